@@ -1,0 +1,56 @@
+"""Prediction from the command line.
+
+    python -m convlstm.predict clip.gif --horizon 10 --out comparison.gif
+
+The first --context frames of INPUT are the context; frames after them, if any, are the ground truth.
+Bad input gets one line on stderr and exit code 2.
+"""
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from . import media
+from .api import MAX_HORIZON, default_model, predict, split_context
+from .checkpoint import load_weights
+from .data import CONTEXT, FUTURE
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one stderr line and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = OneLineParser(prog="python -m convlstm.predict", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", type=Path, help=f"the clip: {media.ACCEPTED}, or the canonical (20, N, 64, 64) .npy")
+    parser.add_argument("--horizon", type=int, default=FUTURE, help=f"frames to predict, 1-{MAX_HORIZON} (trained on {FUTURE})")
+    parser.add_argument("--context", type=int, default=CONTEXT, help="frames of INPUT used as context; the rest is ground truth")
+    parser.add_argument("--index", type=int, default=0, help="which sequence of a canonical (20, N, 64, 64) file")
+    parser.add_argument("--out", type=Path, default=Path("prediction.gif"), help="comparison GIF to write")
+    parser.add_argument("--npy", type=Path, help="also save the prediction (horizon, 64, 64) float32 here")
+    parser.add_argument("--weights", type=Path, help="safetensors weights (default: the shipped weights)")
+    args = parser.parse_args(argv)
+    try:
+        if not args.input.is_file():
+            raise media.ClipError(f"{args.input}: no such file")
+        if not 1 <= args.horizon <= MAX_HORIZON or args.context < 1:
+            raise media.ClipError(f"--horizon must be 1-{MAX_HORIZON} and --context >= 1")
+        clip = media.read_clip(args.input, args.index)
+        context, truth = split_context(clip.frames, args.context)
+        model = load_weights(args.weights) if args.weights else default_model()
+        pred = predict(context, args.horizon, model)
+        media.write_gif(media.comparison_frames(context, pred, truth), args.out)
+        if args.npy:
+            np.save(args.npy, pred)
+    except (ValueError, OSError) as e:  # ClipError is a ValueError; bad weights files raise either
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    n_true = 0 if truth is None else min(len(truth), args.horizon)
+    print(f"{clip.note}; context {len(context)} frames, predicted {args.horizon}, ground truth {n_true} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

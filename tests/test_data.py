@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from convlstm.data import (
+    CANVAS, DIGIT, FREE, SPEED, Digits, MovingMNIST, fixed_set, generate_sequence, load_canonical, load_digits, render,
+    trajectory,
+)
+
+
+def test_digit_bank_is_real_mnist_and_split():
+    train, test = load_digits("train"), load_digits("test")
+    assert train.images.shape[1:] == (28, 28) and train.images.dtype == np.uint8
+    assert 8500 <= len(train.images) <= 9500 and 900 <= len(test.images) <= 1100
+    assert set(np.unique(test.labels)) == set(range(10))  # class-balanced: every class in both splits
+    assert len(np.unique(train.images)) > 200  # real grey levels, not a binarised stand-in
+
+
+def test_same_seed_same_sequence_bit_for_bit():
+    digits = load_digits("train")
+    a = generate_sequence(np.random.default_rng(7), digits)
+    b = generate_sequence(np.random.default_rng(7), digits)
+    c = generate_sequence(np.random.default_rng(8), digits)
+    assert a.dtype == np.float32 and a.shape == (20, CANVAS, CANVAS)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert 0.0 <= a.min() and a.max() <= 1.0
+
+
+@pytest.mark.parametrize("speed", [SPEED, 0.25])
+def test_trajectory_stays_on_canvas_moves_at_speed_and_bounces(speed):
+    rng = np.random.default_rng(0)
+    bounces = 0
+    for _ in range(50):
+        pos = trajectory(rng, 40, speed)
+        assert (pos >= 0).all() and (pos <= 1).all()  # corner * 36 keeps the 28-px digit on the 64-px canvas
+        for t in range(1, 39):
+            step, nxt = pos[t] - pos[t - 1], pos[t + 1] - pos[t]
+            on_edge = (pos[t] == 0.0) | (pos[t] == 1.0)
+            if not on_edge.any() and not ((pos[t - 1] == 0) | (pos[t - 1] == 1)).any():
+                assert np.linalg.norm(step) == pytest.approx(speed)  # no bounce in the last step: full speed
+            for k in np.flatnonzero(on_edge):
+                if step[k] != 0 and nxt[k] != 0:
+                    assert np.sign(nxt[k]) == -np.sign(step[k])  # the component that hit the edge flips
+                    bounces += 1
+    assert bounces > 10
+
+
+def test_render_combines_digits_by_max():
+    a, b = np.full((DIGIT, DIGIT), 100, np.uint8), np.full((DIGIT, DIGIT), 200, np.uint8)
+    frames = render([a, b], [np.array([[0, 0]]), np.array([[10, 20]])])
+    assert frames.shape == (1, CANVAS, CANVAS)
+    assert frames[0, 5, 5] == 100 and frames[0, 20, 25] == 200  # overlap is max(100, 200), not the sum
+    assert frames[0, 37, 47] == 200 and frames[0, 40, 5] == 0
+    assert frames[0, 10:28, 20:28].min() == 200
+
+
+def test_generator_uses_chosen_classes_and_digit_count():
+    bank = Digits(np.stack([np.full((DIGIT, DIGIT), v, np.uint8) for v in (50, 150, 250)]), np.array([0, 1, 2], np.uint8))
+    seq = generate_sequence(np.random.default_rng(1), bank, num_frames=5, num_digits=2, classes=(0, 2))
+    assert set(np.unique(np.rint(seq * 255))) <= {0, 50, 250}
+    with pytest.raises(ValueError):
+        generate_sequence(np.random.default_rng(1), bank, num_digits=2, classes=(0,))
+    three = generate_sequence(np.random.default_rng(1), load_digits("train"), num_digits=3, num_frames=3)
+    assert three.shape == (3, CANVAS, CANVAS)
+
+
+def test_fixed_sets_are_fixed_and_disjoint_in_digits():
+    v1, v2 = fixed_set("train", 3), fixed_set("train", 3)
+    t = fixed_set("test", 3)
+    assert np.array_equal(v1, v2) and not np.array_equal(v1, t)
+
+
+def test_canonical_reader_transposes_time_first_layout(tmp_path):
+    arr = np.random.default_rng(0).integers(0, 255, size=(20, 3, 64, 64), dtype=np.uint8)
+    np.save(tmp_path / "mnist_test_seq.npy", arr)
+    seqs = load_canonical(tmp_path / "mnist_test_seq.npy")
+    assert seqs.shape == (3, 20, 64, 64) and np.array_equal(seqs[2, 5], arr[5, 2])
+    np.save(tmp_path / "bad.npy", arr.astype(np.float32))
+    with pytest.raises(ValueError, match="canonical"):
+        load_canonical(tmp_path / "bad.npy")
+
+
+def test_dataset_items_are_pure_functions_of_index():
+    ds = MovingMNIST(load_digits("train"), seed=3)
+    assert ds[5].shape == (20, 1, 64, 64) and ds[5].dtype == torch.float32
+    assert torch.equal(ds[5], MovingMNIST(load_digits("train"), seed=3)[5])
+    assert not torch.equal(ds[5], ds[6]) and not torch.equal(ds[5], MovingMNIST(load_digits("train"), seed=4)[5])

@@ -1,0 +1,125 @@
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from convlstm import media, predict
+from convlstm.api import split_context
+
+
+def test_preprocessing_pads_greys_and_resizes():
+    rgb = np.zeros((5, 48, 80, 3), np.uint8)
+    rgb[:, :, :, 1] = 255  # pure green
+    clip = media.to_model_frames(rgb)
+    assert clip.frames.shape == (5, 64, 64) and clip.frames.dtype == np.float32
+    assert "80x48 RGB" in clip.note and "padded to 80x80" in clip.note and "64x64 grey" in clip.note
+    assert clip.frames[0, 32, 32] == pytest.approx(0.587, abs=1e-3)  # BT.601 luma of green
+    assert clip.frames[0, 0, 32] == 0.0  # black padding above, nothing cropped
+
+
+def test_preprocessing_keeps_model_ready_frames_and_refuses_bad_values(sequence):
+    clip = media.to_model_frames(sequence)
+    assert np.array_equal(clip.frames, sequence) and "->" not in clip.note
+    with pytest.raises(media.ClipError, match="in \\[0, 1\\]"):
+        media.to_model_frames(sequence * 3)
+    with pytest.raises(media.ClipError, match="shaped"):
+        media.to_model_frames(np.zeros((2, 3, 4, 5, 6)))
+
+
+def test_gif_round_trip(tmp_path, sequence):
+    frames = media.comparison_frames(sequence[:10], sequence[10:], sequence[10:])
+    path = media.write_gif(frames, tmp_path / "c.gif")
+    back = iio.imread(path, index=None)
+    assert back.shape == (20, *frames[0].shape)
+    meta = iio.immeta(path)
+    assert meta["loop"] == 0 and meta["duration"] == 1000 / media.FPS
+    assert np.abs(back[-1].astype(int) - frames[-1]).mean() < 2  # palette quantisation only
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4", ".webm", ".npy"])
+def test_read_clip_formats(tmp_path, sequence, suffix):
+    path = tmp_path / f"clip{suffix}"
+    u8 = (sequence * 255).astype(np.uint8)
+    if suffix == ".npy":
+        np.save(path, sequence)
+    elif suffix == ".gif":
+        iio.imwrite(path, u8, extension=".gif", duration=100, loop=0)
+    else:
+        codec = "libx264" if suffix == ".mp4" else "libvpx-vp9"
+        iio.imwrite(path, np.repeat(u8[..., None], 3, -1), plugin="pyav", codec=codec, fps=10)
+    clip = media.read_clip(path)
+    assert clip.frames.shape == (20, 64, 64)
+    tolerance = 0 if suffix in (".npy", ".gif") else 0.05  # lossy video codecs
+    assert np.abs(clip.frames - sequence).mean() <= tolerance + 1e-6
+
+
+def test_read_clip_canonical_layout_and_image_frames(tmp_path, sequence):
+    u8 = (sequence * 255).astype(np.uint8)
+    np.save(tmp_path / "canon.npy", np.stack([u8, u8[::-1]], axis=1))  # (20, 2, 64, 64), time first
+    clip = media.read_clip(tmp_path / "canon.npy", index=1)
+    assert np.array_equal(clip.frames, u8[::-1] / np.float32(255)) and "sequence 1 of 2" in clip.note
+    with pytest.raises(media.ClipError, match="index 0-1"):
+        media.read_clip(tmp_path / "canon.npy", index=2)
+    paths = []
+    for t in (2, 0, 1):  # written out of order, read in name order
+        paths.append(tmp_path / f"frame_{t:02d}.png")
+        iio.imwrite(paths[-1], u8[t])
+    clip = media.read_clip(paths)
+    assert np.array_equal(clip.frames, u8[:3] / np.float32(255))
+
+
+def test_read_clip_refuses_garbage(tmp_path):
+    (tmp_path / "x.gif").write_text("not a gif")
+    with pytest.raises(media.ClipError, match="accepted"):
+        media.read_clip(tmp_path / "x.gif")
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(media.ClipError, match="unsupported"):
+        media.read_clip(tmp_path / "x.txt")
+
+
+@pytest.mark.parametrize("horizon", [1, 10, 30])
+def test_predict_api(tiny_model, sequence, horizon):
+    out = predict((sequence[:10] * 255).astype(np.uint8)[..., None], horizon, tiny_model)
+    assert out.shape == (horizon, 64, 64) and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 1
+    assert np.array_equal(out, predict(sequence[:10], horizon, tiny_model))  # uint8 and float inputs agree
+    with pytest.raises(ValueError, match="horizon"):
+        predict(sequence, 0, tiny_model)
+
+
+def test_split_context(sequence):
+    ctx, truth = split_context(sequence, 10)
+    assert len(ctx) == 10 and len(truth) == 10
+    ctx, truth = split_context(sequence[:7], 10)
+    assert len(ctx) == 7 and truth is None
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "convlstm.predict", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_writes_a_comparison_gif(tmp_path, tiny_weights, sequence):
+    iio.imwrite(tmp_path / "in.gif", (sequence * 255).astype(np.uint8), extension=".gif", duration=100, loop=0)
+    r = run_cli(tmp_path / "in.gif", "--horizon", 12, "--out", tmp_path / "out.gif", "--npy", tmp_path / "p.npy",
+                "--weights", tiny_weights)
+    assert r.returncode == 0, r.stderr
+    assert "ground truth 10" in r.stdout and r.stderr == ""
+    assert iio.imread(tmp_path / "out.gif", index=None).shape[0] == 10 + 12
+    assert np.load(tmp_path / "p.npy").shape == (12, 64, 64)
+
+
+@pytest.mark.parametrize("case", ["garbage", "missing", "horizon", "flag"])
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, tiny_weights, case):
+    (tmp_path / "bad.gif").write_bytes(b"GIF89a\x00\x01garbage")
+    args = {
+        "garbage": [tmp_path / "bad.gif"],
+        "missing": [tmp_path / "nope.mp4"],
+        "horizon": [tmp_path / "bad.gif", "--horizon", 0],
+        "flag": [tmp_path / "bad.gif", "--no-such-flag"],
+    }[case]
+    r = run_cli(*args, "--weights", tiny_weights, "--out", tmp_path / "o.gif")
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert "error:" in r.stderr

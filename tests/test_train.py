@@ -1,0 +1,116 @@
+"""train.py end to end on a tiny model: overfitting, resume, warm start and export, Ctrl-C, torchrun/DDP."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from convlstm import load_model, predict
+from convlstm.data import fixed_set
+from convlstm.model import ModelConfig, Seq2Seq
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--hidden", "8", "--kernel-size", "3", "--batch-size", "4", "--val-size", "8", "--warmup", "2", "--lr", "3e-3"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_tiny_model_overfits_a_fixed_batch(precision):
+    if precision == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU has no bf16 support")
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelConfig(hidden=16, kernel_size=3))
+    batch = torch.from_numpy(fixed_set("train", 4)).unsqueeze(2)  # (4, 20, 64, 64) -> (4, 20, 1, 64, 64)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    amp = train.autocast_args(torch.device("cpu"), precision)
+    losses = [train.train_step(model, batch, opt, scaler, amp, grad_clip=1.0) for _ in range(60)]
+    # sigmoid(0) = 0.5 everywhere at first; fitting the mostly-black future frames cuts the loss over 4x
+    assert losses[-1] < losses[0] / 4, (losses[0], losses[-1])
+
+
+def weights_of(run: Path) -> dict:
+    return torch.load(run / "last.pt", weights_only=True)["model"]
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    common = TINY + ["--steps", "6", "--eval-every", "3", "--sample-every", "100"]
+    train.main(common + ["--out", str(tmp_path / "a"), "--stop-at", "3"])
+    assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 3
+    train.main(common + ["--out", str(tmp_path / "a"), "--resume"])
+    train.main(common + ["--out", str(tmp_path / "b")])
+    a, b = weights_of(tmp_path / "a"), weights_of(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "b" / "curves.png").is_file() and (tmp_path / "b" / "sample_0000006.gif").is_file()
+    assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 1 + 2  # header + evals at 3 and 6
+
+
+def test_run_directory_is_never_overwritten(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="--resume"):
+        train.main(TINY + ["--steps", "1", "--out", str(tmp_path / "run")])
+    with pytest.raises(SystemExit, match="does not exist"):
+        train.main(TINY + ["--steps", "1", "--out", str(tmp_path / "none"), "--resume"])
+    with pytest.raises(SystemExit):
+        train.main(["--no-such-flag"])
+    assert (tmp_path / "run" / "keep.txt").read_text() == "mine"
+
+
+def test_init_from_and_export(tmp_path, tiny_weights, sequence):
+    out = tmp_path / "exported.safetensors"
+    train.main(TINY + ["--steps", "2", "--eval-every", "2", "--out", str(tmp_path / "r"),
+                       "--init-from", str(tiny_weights), "--export", str(out)])
+    model = load_model(out)
+    assert model.config == load_model(tiny_weights).config
+    assert model.provenance["steps"] == 2 and model.provenance["sequences_seen"] == 8
+    assert predict(sequence[:10], 5, model).shape == (5, 64, 64)
+
+
+def test_bench_prints_throughput_and_writes_nothing(tmp_path, capsys):
+    train.main(TINY + ["--bench", "--out", str(tmp_path / "bench")])
+    assert "training sequences/s" in capsys.readouterr().out
+    assert not (tmp_path / "bench").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint(tmp_path):
+    proc = subprocess.Popen([sys.executable, "train.py", *TINY, "--steps", "100000", "--out", str(tmp_path / "r")],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    seen = ""
+    while "seq_s" not in seen and time.time() < deadline:  # wait until steps are running
+        seen += proc.stderr.read(64)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert state["step"] >= 1
+
+
+def test_fp16_needs_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: fp16 is allowed here")
+    with pytest.raises(SystemExit, match="fp16 needs CUDA"):
+        train.main(TINY + ["--precision", "fp16", "--bench"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 with GradScaler needs a CUDA device")
+def test_fp16_on_cuda(tmp_path):
+    train.main(TINY + ["--precision", "fp16", "--device", "cuda", "--steps", "4", "--eval-every", "4", "--out", str(tmp_path / "r")])
+
+
+def test_torchrun_two_ranks_on_cpu(tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "train.py", *TINY, "--steps", "2",
+                        "--eval-every", "2", "--device", "cpu", "--out", str(tmp_path / "ddp")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "weights identical on all 2 ranks" in r.stdout
+    state = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
+    assert state["step"] == 2 and state["rows"][-1]["sequences"] == 2 * 4 * 2  # batch is per rank
