@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from convlstm import load_model, media, plots, predict
+from convlstm import clips, load_model, media, plots, predict
 from convlstm.api import split_context
 from convlstm.data import CONTEXT, FUTURE, SPEED, generate_sequence, load_digits
 from convlstm.metrics import mae_per_step, mse_per_step, psnr_per_step, ssim_per_step
@@ -19,7 +19,6 @@ from convlstm.metrics import mae_per_step, mse_per_step, psnr_per_step, ssim_per
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.gif"))
 MAX_HORIZON = 30  # the slider's end: 3x past the 10 trained steps
-MAX_UPLOAD = "20mb"
 WORK = Path(tempfile.gettempdir()) / "convlstm-app"  # per-request output folders, pruned after KEEP_S
 KEEP_S = 15 * 60
 
@@ -79,13 +78,13 @@ def predict_file(files, horizon: float, index: float):
     """An uploaded clip (or image frames): the first 10 frames are context, what follows is the truth."""
     horizon = int(horizon)
     if not files:
-        raise gr.Error(f"Upload a clip first: {media.ACCEPTED}.")
+        raise gr.Error(f"Upload a clip first: {clips.ACCEPTED}.")
     if not 1 <= horizon <= MAX_HORIZON:
         raise gr.Error(f"horizon must be 1-{MAX_HORIZON}")
     paths = [Path(f) for f in (files if isinstance(files, list) else [files])]
     try:
-        clip = media.read_clip(paths, int(index or 0))
-    except media.ClipError as e:
+        clip = clips.read_clip(paths, int(index or 0))
+    except clips.ClipError as e:
         raise gr.Error(str(e)) from None
     context, truth = split_context(clip.frames)
     n_ctx = len(context)
@@ -141,13 +140,13 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
             with gr.Tab("Sample"):
                 with gr.Row():
                     seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-                    dice = gr.Button("🎲", scale=0, min_width=60)
+                    dice = gr.Button("🎲 Random", scale=0, min_width=100)
                 num_digits = gr.Slider(1, 3, value=2, step=1, label="Digits")
                 speed = gr.Slider(0.02, 0.3, value=SPEED, step=0.01, label="Speed (fraction of the free range per frame)")
-                sample_btn = gr.Button("Sample", variant="primary")
+                sample_btn = gr.Button("Sample", variant="primary", elem_id="sample-button")
             with gr.Tab("Upload"):
-                files = gr.File(file_count="multiple", label=f"Clip: {media.ACCEPTED}",
-                                file_types=[*media.VIDEO_SUFFIXES, *media.IMAGE_SUFFIXES, *media.NPY_SUFFIXES])
+                files = gr.File(file_count="multiple", label=f"Clip: {clips.ACCEPTED}",
+                                file_types=list(clips.SUFFIXES))
                 index = gr.Number(value=0, precision=0, minimum=0, label="Sequence index (canonical (20, N, 64, 64) .npy only)")
                 upload_btn = gr.Button("Predict", variant="primary")
         with gr.Column(scale=3):
@@ -174,4 +173,4 @@ demo.queue(max_size=16)
 
 if __name__ == "__main__":
     # host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them); nothing is hard-coded
-    demo.launch(max_file_size=MAX_UPLOAD, ssr_mode=False, theme=gr.themes.Soft())
+    demo.launch(max_file_size=clips.MAX_BYTES, ssr_mode=False, theme=gr.themes.Soft())

@@ -4,7 +4,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import media
+from . import clips
 from .checkpoint import load_weights
 from .data import CONTEXT, FUTURE
 from .model import Seq2Seq
@@ -21,12 +21,12 @@ def default_model() -> Seq2Seq:
 def predict(frames: np.ndarray, horizon: int = FUTURE, model: Seq2Seq | None = None) -> np.ndarray:
     """Predict the `horizon` frames after `frames` (T, H, W) or (T, H, W, C), uint8 or float in [0, 1].
 
-    All T frames are context; they go through media.to_model_frames (64x64 grey) first.
+    All T frames are context; they go through clips.to_model_frames (64x64 grey) first.
     Returns float32 (horizon, 64, 64) in [0, 1].
     """
     if not 1 <= horizon <= MAX_HORIZON:
         raise ValueError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
-    clip = media.to_model_frames(frames)
+    clip = clips.to_model_frames(frames)
     model = model or default_model()
     x = torch.from_numpy(clip.frames)[None, :, None]  # (T, H, W) -> (1, T, 1, H, W)
     with torch.inference_mode():

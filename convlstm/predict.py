@@ -10,23 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import media
+from . import clips, media
 from .api import MAX_HORIZON, default_model, predict, split_context
 from .checkpoint import load_weights
+from .cli import OneLineParser
 from .data import CONTEXT, FUTURE
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one stderr line and exit code 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(prog="python -m convlstm.predict", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", type=Path, help=f"the clip: {media.ACCEPTED}, or the canonical (20, N, 64, 64) .npy")
+    parser.add_argument("input", type=Path, help=f"the clip: {clips.ACCEPTED}, or the canonical (20, N, 64, 64) .npy")
     parser.add_argument("--horizon", type=int, default=FUTURE, help=f"frames to predict, 1-{MAX_HORIZON} (trained on {FUTURE})")
     parser.add_argument("--context", type=int, default=CONTEXT, help="frames of INPUT used as context; the rest is ground truth")
     parser.add_argument("--index", type=int, default=0, help="which sequence of a canonical (20, N, 64, 64) file")
@@ -36,10 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if not args.input.is_file():
-            raise media.ClipError(f"{args.input}: no such file")
+            raise clips.ClipError(f"{args.input}: no such file")
         if not 1 <= args.horizon <= MAX_HORIZON or args.context < 1:
-            raise media.ClipError(f"--horizon must be 1-{MAX_HORIZON} and --context >= 1")
-        clip = media.read_clip(args.input, args.index)
+            raise clips.ClipError(f"--horizon must be 1-{MAX_HORIZON} and --context >= 1")
+        clip = clips.read_clip(args.input, args.index)
         context, truth = split_context(clip.frames, args.context)
         model = load_weights(args.weights) if args.weights else default_model()
         pred = predict(context, args.horizon, model)

@@ -5,14 +5,14 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from convlstm import media, predict
+from convlstm import clips, media, predict
 from convlstm.api import split_context
 
 
 def test_preprocessing_pads_greys_and_resizes():
     rgb = np.zeros((5, 48, 80, 3), np.uint8)
     rgb[:, :, :, 1] = 255  # pure green
-    clip = media.to_model_frames(rgb)
+    clip = clips.to_model_frames(rgb)
     assert clip.frames.shape == (5, 64, 64) and clip.frames.dtype == np.float32
     assert "80x48 RGB" in clip.note and "padded to 80x80" in clip.note and "64x64 grey" in clip.note
     assert clip.frames[0, 32, 32] == pytest.approx(0.587, abs=1e-3)  # BT.601 luma of green
@@ -20,12 +20,12 @@ def test_preprocessing_pads_greys_and_resizes():
 
 
 def test_preprocessing_keeps_model_ready_frames_and_refuses_bad_values(sequence):
-    clip = media.to_model_frames(sequence)
+    clip = clips.to_model_frames(sequence)
     assert np.array_equal(clip.frames, sequence) and "->" not in clip.note
-    with pytest.raises(media.ClipError, match="in \\[0, 1\\]"):
-        media.to_model_frames(sequence * 3)
-    with pytest.raises(media.ClipError, match="shaped"):
-        media.to_model_frames(np.zeros((2, 3, 4, 5, 6)))
+    with pytest.raises(clips.ClipError, match="in \\[0, 1\\]"):
+        clips.to_model_frames(sequence * 3)
+    with pytest.raises(clips.ClipError, match="shaped"):
+        clips.to_model_frames(np.zeros((2, 3, 4, 5, 6)))
 
 
 def test_gif_round_trip(tmp_path, sequence):
@@ -49,7 +49,7 @@ def test_read_clip_formats(tmp_path, sequence, suffix):
     else:
         codec = "libx264" if suffix == ".mp4" else "libvpx-vp9"
         iio.imwrite(path, np.repeat(u8[..., None], 3, -1), plugin="pyav", codec=codec, fps=10)
-    clip = media.read_clip(path)
+    clip = clips.read_clip(path)
     assert clip.frames.shape == (20, 64, 64)
     tolerance = 0 if suffix in (".npy", ".gif") else 0.05  # lossy video codecs
     assert np.abs(clip.frames - sequence).mean() <= tolerance + 1e-6
@@ -58,25 +58,25 @@ def test_read_clip_formats(tmp_path, sequence, suffix):
 def test_read_clip_canonical_layout_and_image_frames(tmp_path, sequence):
     u8 = (sequence * 255).astype(np.uint8)
     np.save(tmp_path / "canon.npy", np.stack([u8, u8[::-1]], axis=1))  # (20, 2, 64, 64), time first
-    clip = media.read_clip(tmp_path / "canon.npy", index=1)
+    clip = clips.read_clip(tmp_path / "canon.npy", index=1)
     assert np.array_equal(clip.frames, u8[::-1] / np.float32(255)) and "sequence 1 of 2" in clip.note
-    with pytest.raises(media.ClipError, match="index 0-1"):
-        media.read_clip(tmp_path / "canon.npy", index=2)
+    with pytest.raises(clips.ClipError, match="index 0-1"):
+        clips.read_clip(tmp_path / "canon.npy", index=2)
     paths = []
     for t in (2, 0, 1):  # written out of order, read in name order
         paths.append(tmp_path / f"frame_{t:02d}.png")
         iio.imwrite(paths[-1], u8[t])
-    clip = media.read_clip(paths)
+    clip = clips.read_clip(paths)
     assert np.array_equal(clip.frames, u8[:3] / np.float32(255))
 
 
 def test_read_clip_refuses_garbage(tmp_path):
     (tmp_path / "x.gif").write_text("not a gif")
-    with pytest.raises(media.ClipError, match="accepted"):
-        media.read_clip(tmp_path / "x.gif")
+    with pytest.raises(clips.ClipError, match="accepted"):
+        clips.read_clip(tmp_path / "x.gif")
     (tmp_path / "x.txt").write_text("hello")
-    with pytest.raises(media.ClipError, match="unsupported"):
-        media.read_clip(tmp_path / "x.txt")
+    with pytest.raises(clips.ClipError, match="unsupported"):
+        clips.read_clip(tmp_path / "x.txt")
 
 
 @pytest.mark.parametrize("horizon", [1, 10, 30])
