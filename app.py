@@ -21,6 +21,8 @@ EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.gif"))
 MAX_HORIZON = 30  # the slider's end: 3x past the 10 trained steps
 WORK = Path(tempfile.gettempdir()) / "convlstm-app"  # per-request output folders, pruned after KEEP_S
 KEEP_S = 15 * 60
+CONCURRENCY = 2  # model calls at once: the 2 vCPUs of a free Space
+QUEUE_SIZE = 16  # requests waiting beyond those; more are refused at once with "queue is full"
 
 MODEL = load_model()  # once, at start-up
 DIGITS = load_digits("test")  # the app samples only digits the model never trained on
@@ -166,10 +168,12 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
         gr.Markdown(about())
 
     dice.click(lambda: int(np.random.default_rng().integers(0, 1_000_000)), outputs=seed, api_visibility="private")
-    sample_btn.click(sample, [seed, num_digits, speed, horizon], outputs, api_name="sample", concurrency_limit=2)
-    upload_btn.click(predict_file, [files, horizon, index], outputs, api_name="predict_file", concurrency_limit=2)
+    sample_btn.click(sample, [seed, num_digits, speed, horizon], outputs, api_name="sample",
+                     concurrency_limit=CONCURRENCY, concurrency_id="model")
+    upload_btn.click(predict_file, [files, horizon, index], outputs, api_name="predict_file",
+                     concurrency_limit=CONCURRENCY, concurrency_id="model")
 
-demo.queue(max_size=16)
+demo.queue(max_size=QUEUE_SIZE)
 
 if __name__ == "__main__":
     # host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them); nothing is hard-coded

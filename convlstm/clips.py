@@ -22,6 +22,7 @@ MAX_BYTES = 20 * 2**20  # per file: a 20-frame clip needs a few hundred KB
 MAX_FRAMES = 300  # frames decoded per clip; the model needs 10
 MAX_SIDE = 4096  # pixels, either side of a frame
 MAX_SECONDS = 20.0  # wall time to decode one clip
+MAX_PIXELS = 300 * 1280 * 720  # full-size pixels decoded per clip: 300 frames of 720p, or fewer larger ones
 MAX_NPY_HEADER = 10_000  # bytes; numpy's own safety default
 
 # content kind -> (magic test, file suffixes that may carry it)
@@ -124,15 +125,19 @@ def sniff(path: Path) -> str:
 
 
 class _Budget:
-    """Counts decoded frames and wall time against MAX_FRAMES and MAX_SECONDS."""
+    """Counts decoded frames, full-size pixels and wall time against MAX_FRAMES, MAX_PIXELS and MAX_SECONDS."""
 
     def __init__(self, name: str):
-        self.name, self.frames, self.start = name, 0, time.monotonic()
+        self.name, self.frames, self.pixels, self.start = name, 0, 0, time.monotonic()
 
-    def tick(self) -> None:
+    def tick(self, width: int, height: int) -> None:
         self.frames += 1
+        self.pixels += width * height
         if self.frames > MAX_FRAMES:
             raise ClipError(f"{self.name}: more than {MAX_FRAMES} frames; send a shorter clip (the model needs 10)")
+        if self.pixels > MAX_PIXELS:
+            raise ClipError(f"{self.name}: {self.frames} frames of {width}x{height} exceed the decoding budget of "
+                            f"{MAX_PIXELS / 1e6:.0f} megapixels; send fewer or smaller frames")
         if time.monotonic() - self.start > MAX_SECONDS:
             raise ClipError(f"{self.name}: decoding took over {MAX_SECONDS:.0f} s; send a smaller or shorter clip")
 
@@ -144,12 +149,16 @@ def _check_side(name: str, w: int, h: int) -> None:
 
 def _read_pillow(path: Path, budget: _Budget) -> tuple[list[np.ndarray], str]:
     """GIF, PNG or JPEG frames, each shrunk as decoded; the header is checked before any pixel."""
-    with Image.open(path) as im:  # reads the header only
+    try:
+        im = Image.open(path)  # reads the header only
+    except Image.DecompressionBombError:  # Pillow's own guard fires on absurd canvases before ours can
+        raise ClipError(f"{path.name}: the image claims a gigantic canvas; at most {MAX_SIDE}x{MAX_SIDE} are accepted") from None
+    with im:
         _check_side(path.name, *im.size)
         colour = {"L": "grey", "LA": "grey+alpha", "1": "black-and-white"}.get(im.mode, "RGB" if im.mode != "RGBA" else "RGBA")
         out = []
         for frame in ImageSequence.Iterator(im):
-            budget.tick()
+            budget.tick(*im.size)
             grey = np.asarray(frame.convert("L"), dtype=np.float32) / 255.0  # BT.601 luma, alpha dropped
             out.append(_shrink(grey[None])[0])
         return out, _describe(len(out), im.size[1], im.size[0], colour)
@@ -162,7 +171,7 @@ def _read_video(path: Path, budget: _Budget) -> tuple[list[np.ndarray], str]:
         _check_side(path.name, w, h)
         out = []
         for frame in video.iter(format="gray"):
-            budget.tick()
+            budget.tick(w, h)
             out.append(_shrink(frame[None].astype(np.float32) / 255.0)[0])
     return out, _describe(len(out), h, w, "video")
 
@@ -187,7 +196,10 @@ def _read_npy(path: Path, index: int) -> Clip:
             raise ClipError(f"{path.name} holds {data.shape[1]} sequences (T, N, H, W); choose an index 0-{data.shape[1] - 1}")
         note = f"sequence {index} of {data.shape[1]}: "
         data = data[:, index]  # (T, N, H, W) -> (T, H, W)
-    clip = to_model_frames(np.array(data[:MAX_FRAMES + 1]))  # one more than allowed, so the cap still speaks
+    try:
+        clip = to_model_frames(np.array(data[:MAX_FRAMES + 1]))  # one more than allowed, so the cap still speaks
+    except ClipError as e:
+        raise ClipError(f"{path.name}: {e}") from None
     return Clip(clip.frames, note + clip.note)
 
 
@@ -229,4 +241,5 @@ def read_clip(source: str | Path | list, index: int = 0, max_bytes: int = MAX_BY
     except ClipError:
         raise
     except Exception as e:  # decoders raise many types; the user needs one clear message
-        raise ClipError(f"{paths[0].name}: could not read it as a clip ({type(e).__name__}); accepted: {ACCEPTED}") from None
+        raise ClipError(f"{paths[0].name}: could not decode it ({type(e).__name__}: damaged, truncated or an unusual "
+                        f"encoding); accepted: {ACCEPTED}") from None

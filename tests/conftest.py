@@ -1,5 +1,6 @@
 """Shared fixtures: tiny real models (no mocks) and clips written to disk by the tests themselves."""
 import os
+import socket
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -29,3 +30,17 @@ def tiny_weights(tmp_path_factory, tiny_model):
 def sequence() -> np.ndarray:
     """A real 20-frame MovingMNIST sequence from the test digits, float32 (20, 64, 64)."""
     return generate_sequence(np.random.default_rng(123), load_digits("test"))
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The real app, launched once on a free loopback port; yields its URL."""
+    import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    max_file_size=app.clips.MAX_BYTES, ssr_mode=False)
+    yield f"http://127.0.0.1:{port}/"
+    app.demo.close()
