@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(cfg.seed)
     if cfg.init_from:
         model = load_weights(cfg.init_from).train()  # its own config wins: the file says what it is
+        if is_main and model.config != cfg.model_config():
+            print(f"--init-from: the model config comes from the file, {model.config}; --hidden/--kernel-size/--patch-size are ignored")
     else:
         model = Seq2Seq(cfg.model_config())
     model.to(device)
@@ -279,6 +281,10 @@ def main(argv: list[str] | None = None) -> None:
         rate = (done - start) * cfg.batch_size * world / (time.time() - t0)
         bar.set_postfix(mse=f"{running:.1f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", seq_s=f"{rate:.1f}")
         bar.update()
+        if distributed:  # every rank must stop at the same step, or the next all-reduce hangs
+            flag = torch.tensor([float(interrupted)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            interrupted = bool(flag.item())
         if cfg.bench or not is_main:
             if interrupted:
                 break
