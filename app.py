@@ -152,7 +152,7 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
                 index = gr.Number(value=0, precision=0, minimum=0, label="Sequence index (canonical (20, N, 64, 64) .npy only)")
                 upload_btn = gr.Button("Predict", variant="primary")
         with gr.Column(scale=3):
-            gif = gr.Image(label="Input | Ground truth | Prediction | |Error|", type="filepath")
+            gif = gr.Image(label="Input | Ground truth | Prediction | |Error|", type="filepath", show_label=False)
             note = gr.Markdown()
     with gr.Row():
         plot = gr.Image(label="Error over the horizon (model vs copy-last-frame)", type="filepath")

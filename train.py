@@ -45,6 +45,7 @@ class TrainConfig:
     hidden: int = field(default=ModelConfig.hidden, metadata={"help": "hidden channels of every cell"})
     kernel_size: int = field(default=ModelConfig.kernel_size, metadata={"help": "cell convolution kernel (odd)"})
     patch_size: int = field(default=ModelConfig.patch_size, metadata={"help": "space-to-depth factor (1 = full resolution)"})
+    copy_states: bool = field(default=ModelConfig.copy_states, metadata={"help": "start the decoder from the encoder's final states (Shi et al.)"})
     precision: str = field(default="auto", metadata={"help": "auto (bf16 where supported, else fp32), fp32, bf16 or fp16 (CUDA)", "choices": ["auto", "fp32", "bf16", "fp16"]})
     device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu or cuda", "choices": ["auto", "cpu", "cuda"]})
     out: str = field(default="", metadata={"help": "run directory (default runs/<date-time>)"})
@@ -61,7 +62,8 @@ class TrainConfig:
 
     def model_config(self) -> ModelConfig:
         """The ModelConfig these flags ask for."""
-        return ModelConfig(hidden=self.hidden, kernel_size=self.kernel_size, patch_size=self.patch_size)
+        return ModelConfig(hidden=self.hidden, kernel_size=self.kernel_size, patch_size=self.patch_size,
+                           copy_states=self.copy_states)
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:

@@ -15,6 +15,7 @@ class ModelConfig:
     hidden: int = 64  # nf: hidden channels of every ConvLSTM cell
     kernel_size: int = 5  # square kernel of the cell convolutions (odd, so padding keeps the size)
     patch_size: int = 4  # space-to-depth factor: 64x64x1 -> 16x16x16 at 4; 1 is the article's full resolution
+    copy_states: bool = False  # decoder starts from the encoder's final (h, c), as in Shi et al.; False: zeros, as the article
 
     def __post_init__(self):
         if self.kernel_size % 2 == 0:
@@ -82,10 +83,12 @@ class Seq2Seq(nn.Module):
             s1 = self.encoder_1(x[:, step], s1)
             s2 = self.encoder_2(s1[0], s2)
 
-        # the decoder starts from zero state; the encoder vector is its first input, then its own top output
+        # the encoder vector is the decoder's first input, then its own top output
         inp = s2[0]  # encoder vector (B, nf, H/p, W/p)
-        s3 = self.decoder_1.zero_state(inp)
-        s4 = self.decoder_2.zero_state(inp)
+        if self.config.copy_states:
+            s3, s4 = s1, s2
+        else:
+            s3, s4 = self.decoder_1.zero_state(inp), self.decoder_2.zero_state(inp)
         outputs = []
         for _ in range(horizon):
             s3 = self.decoder_1(inp, s3)

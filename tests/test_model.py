@@ -24,11 +24,12 @@ def test_cell_matches_the_gate_equations():
     torch.testing.assert_close(h_new, h_expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("copy_states", [False, True])
 @pytest.mark.parametrize("patch_size", [1, 4])
 @pytest.mark.parametrize("context", [1, 10])
 @pytest.mark.parametrize("horizon", [1, 10, 30])
-def test_shapes_and_range(patch_size, context, horizon):
-    model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3, patch_size=patch_size))
+def test_shapes_and_range(patch_size, context, horizon, copy_states):
+    model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3, patch_size=patch_size, copy_states=copy_states))
     x = torch.rand(2, context, 1, 64, 64)
     with torch.no_grad():
         y = model(x, horizon)
@@ -60,3 +61,14 @@ def test_patch4_is_much_cheaper_than_full_resolution():
     full = Seq2Seq(ModelConfig(hidden=64, kernel_size=3, patch_size=1))
     patched = Seq2Seq(ModelConfig(hidden=64, kernel_size=3, patch_size=4))
     assert patched.encoder_1.conv.in_channels == 16 + 64 and full.encoder_1.conv.in_channels == 1 + 64
+
+
+def test_copy_states_hands_the_encoder_state_to_the_decoder():
+    """With copy_states the decoder's first step sees the encoder's (h, c); without, zeros: outputs differ."""
+    torch.manual_seed(0)
+    zero = Seq2Seq(ModelConfig(hidden=4, kernel_size=3)).eval()
+    copy = Seq2Seq(ModelConfig(hidden=4, kernel_size=3, copy_states=True)).eval()
+    copy.load_state_dict(zero.state_dict())  # same weights, only the decoder's start differs
+    x = torch.rand(1, 5, 1, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(zero(x, 3), copy(x, 3))
