@@ -2,7 +2,6 @@
 
     python app.py        # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; Hugging Face Spaces runs it as is
 """
-import os
 import shutil
 import tempfile
 import time
@@ -14,7 +13,7 @@ import numpy as np
 from convlstm import clips, load_model, media, plots, predict
 from convlstm.api import split_context
 from convlstm.data import CONTEXT, FUTURE, SPEED, generate_sequence, load_digits
-from convlstm.metrics import mae_per_step, mse_per_step, psnr_per_step, ssim_per_step
+from convlstm.metrics import all_per_step
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.gif"))
@@ -39,8 +38,15 @@ def _workdir() -> Path:
 
 def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
     """Per-step scores of one sequence (T, 64, 64) against its truth."""
-    p, t = pred[None], truth[None]  # (T, H, W) -> (1, T, H, W)
-    return {"mse": mse_per_step(p, t), "mae": mae_per_step(p, t), "ssim": ssim_per_step(p, t), "psnr": psnr_per_step(p, t)}
+    return all_per_step(pred[None], truth[None], openstl=False)  # (T, H, W) -> (1, T, H, W)
+
+
+def _whole(value, name: str) -> int:
+    """A form value as an int, or a gr.Error that names the field."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise gr.Error(f"{name} must be a whole number, got {value!r}") from None
 
 
 def _show(context: np.ndarray, truth: np.ndarray | None, horizon: int, note: str):
@@ -66,26 +72,26 @@ def _show(context: np.ndarray, truth: np.ndarray | None, horizon: int, note: str
 
 def sample(seed: float, num_digits: float, speed: float, horizon: float):
     """A new MovingMNIST sequence from the test digits, and the model's prediction of it."""
-    horizon = int(horizon)
-    if not 1 <= horizon <= MAX_HORIZON or not 1 <= num_digits <= 3 or not 0 < speed <= 0.5 or seed < 0:
+    seed, num_digits, horizon = _whole(seed, "seed"), _whole(num_digits, "digits"), _whole(horizon, "horizon")
+    if not 1 <= horizon <= MAX_HORIZON or not 1 <= num_digits <= 3 or not 0 < (speed or 0) <= 0.5 or seed < 0:
         raise gr.Error(f"horizon must be 1-{MAX_HORIZON}, digits 1-3, speed in (0, 0.5], seed >= 0")
-    seq = generate_sequence(np.random.default_rng(int(seed)), DIGITS, num_frames=CONTEXT + horizon,
-                            num_digits=int(num_digits), speed=float(speed))
-    note = (f"Sampled seed {int(seed)}: {int(num_digits)} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
+    seq = generate_sequence(np.random.default_rng(seed), DIGITS, num_frames=CONTEXT + horizon,
+                            num_digits=num_digits, speed=float(speed))
+    note = (f"Sampled seed {seed}: {num_digits} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
             f"context = frames 1-{CONTEXT}, truth = frames {CONTEXT + 1}-{CONTEXT + horizon}.")
     return _show(seq[:CONTEXT], seq[CONTEXT:], horizon, note)
 
 
 def predict_file(files, horizon: float, index: float):
     """An uploaded clip (or image frames): the first 10 frames are context, what follows is the truth."""
-    horizon = int(horizon)
+    horizon, index = _whole(horizon, "horizon"), _whole(index or 0, "sequence index")
     if not files:
         raise gr.Error(f"Upload a clip first: {clips.ACCEPTED}.")
     if not 1 <= horizon <= MAX_HORIZON:
         raise gr.Error(f"horizon must be 1-{MAX_HORIZON}")
     paths = [Path(f) for f in (files if isinstance(files, list) else [files])]
     try:
-        clip = clips.read_clip(paths, int(index or 0))
+        clip = clips.read_clip(paths, index)
     except clips.ClipError as e:
         raise gr.Error(str(e)) from None
     context, truth = split_context(clip.frames)
@@ -115,10 +121,12 @@ def about() -> str:
                    f"copy-last-frame {test['copy_last_mse']:.1f}).")
     else:
         numbers = f"Validation MSE per frame {p.get('validation', {}).get('mse', float('nan')):.1f}; no test evaluation is stored in these weights yet."
+    start = " that start from the encoder's final states (as in Shi et al.)" if c.copy_states else " that start from zero"
     return f"""
 **Model.** A ConvLSTM encoder-decoder (Shi et al. 2015), as in the article this project follows: two ConvLSTM
-cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) starts two decoder cells,
-each step fed the previous decoder output, and a Conv3d head with a sigmoid turns every decoder output into a frame.
+cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of two
+decoder cells{start}, each later step fed the previous decoder output, and a Conv3d head with a sigmoid turns
+every decoder output into a frame.
 Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU.
 Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}, {sum(t.numel() for t in MODEL.parameters()):,} parameters.
 

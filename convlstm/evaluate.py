@@ -32,19 +32,6 @@ def predict_all(model, frames: np.ndarray, horizon: int, batch_size: int = 32) -
     return np.concatenate(out)
 
 
-def score(pred: np.ndarray, truth: np.ndarray, openstl: bool) -> dict[str, np.ndarray]:
-    """Per-step metrics; OpenSTL's range-2 SSIM only where asked (it doubles the SSIM time)."""
-    out = {
-        "mse": metrics.mse_per_step(pred, truth),
-        "mae": metrics.mae_per_step(pred, truth),
-        "psnr": metrics.psnr_per_step(pred, truth),
-        "ssim": metrics.ssim_per_step(pred, truth),
-    }
-    if openstl:
-        out["ssim_openstl"] = metrics.ssim_per_step(pred, truth, metrics.OPENSTL_SSIM_RANGE)
-    return out
-
-
 def evaluate(model, frames: np.ndarray, horizon: int) -> dict[str, dict[str, np.ndarray]]:
     """Per-step metrics of the model, zeros and copy-last-frame on (N, CONTEXT + horizon, 64, 64) sequences."""
     truth = frames[:, CONTEXT : CONTEXT + horizon].astype(np.float32)
@@ -52,7 +39,7 @@ def evaluate(model, frames: np.ndarray, horizon: int) -> dict[str, dict[str, np.
     last = np.repeat(frames[:, CONTEXT - 1 : CONTEXT].astype(np.float32), horizon, axis=1)  # (N, 1, H, W) -> (N, horizon, H, W)
     results = {}
     for name, p, openstl in [("model", pred, True), ("zeros", np.zeros_like(truth), False), ("copy_last", last, False)]:
-        results[name] = score(p, truth, openstl)
+        results[name] = metrics.all_per_step(p, truth, openstl)
         tqdm.write(f"scored {name}")
     return results
 

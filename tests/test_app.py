@@ -106,6 +106,12 @@ def test_bad_uploads_raise_gr_error(tmp_path, sequence, case):
     assert "Traceback" not in str(err.value) and len(str(err.value)) > 10
 
 
+@pytest.mark.parametrize("args", [(None, 2, 0.1, 10), (0, 2, None, 10), (0, 5, 0.1, 10), (0, 2, 0.1, 0), (-1, 2, 0.1, 10)])
+def test_bad_sample_settings_raise_gr_error(args):
+    with pytest.raises(gr.Error):
+        app.sample(*args)
+
+
 def test_about_reads_numbers_from_the_weights():
     text = app.about()
     assert f"{app.MODEL.provenance['sequences_seen']:,}" in text
