@@ -140,6 +140,22 @@ def test_corpus_fails_cleanly_fast_and_in_bounded_memory(written):
         assert seconds < 10, (name, seconds)
 
 
+def test_corpus_through_the_live_app(server, written):
+    """Each hostile upload comes back as AppError carrying our message, and the server keeps serving."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    for name, (paths, expect) in written.items():
+        with pytest.raises(AppError) as err:
+            client.predict([handle_file(p) for p in paths], 10, 0, api_name="/predict_file")
+        message = str(err.value)
+        # Gradio's own file_types check answers first for names we do not accept; its message is clear too
+        assert expect in message or (expect == "unsupported" and "Invalid file type" in message), (name, message)
+        assert "Traceback" not in message
+    assert len(client.predict(2, 2, 0.1, 5, api_name="/sample")) == 6  # the next normal request is served
+
+
 def test_single_frame_clip_is_a_short_context_not_an_error(tmp_path, sequence):
     path = tmp_path / "one.png"
     iio.imwrite(path, (sequence[0] * 255).astype(np.uint8))

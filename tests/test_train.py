@@ -73,8 +73,9 @@ def test_init_from_and_export(tmp_path, tiny_weights, sequence):
     assert predict(sequence[:10], 5, model).shape == (5, 64, 64)
 
 
-def test_bench_prints_throughput_and_writes_nothing(tmp_path, capsys):
-    train.main(TINY + ["--bench", "--out", str(tmp_path / "bench")])
+@pytest.mark.parametrize("workers", [0, 2])
+def test_bench_prints_throughput_and_writes_nothing(tmp_path, capsys, workers):
+    train.main(TINY + ["--bench", "--num-workers", str(workers), "--out", str(tmp_path / "bench")])
     assert "training sequences/s" in capsys.readouterr().out
     assert not (tmp_path / "bench").exists()
 
