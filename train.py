@@ -36,7 +36,7 @@ from convlstm.model import ModelConfig, Seq2Seq
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = field(default=20_000, metadata={"help": "optimizer steps in total"})
+    steps: int = field(default=14_000, metadata={"help": "optimizer steps in total"})
     batch_size: int = field(default=16, metadata={"help": "sequences per step on each rank"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate (AdamW, warmup then cosine)"})
     warmup: int = field(default=500, metadata={"help": "linear warmup steps"})
@@ -45,13 +45,13 @@ class TrainConfig:
     hidden: int = field(default=ModelConfig.hidden, metadata={"help": "hidden channels of every cell"})
     kernel_size: int = field(default=ModelConfig.kernel_size, metadata={"help": "cell convolution kernel (odd)"})
     patch_size: int = field(default=ModelConfig.patch_size, metadata={"help": "space-to-depth factor (1 = full resolution)"})
-    copy_states: bool = field(default=ModelConfig.copy_states, metadata={"help": "start the decoder from the encoder's final states (Shi et al.)"})
+    zero_decoder: bool = field(default=False, metadata={"help": "start the decoder from zeros, as the article (default: the encoder's final states)"})
     precision: str = field(default="auto", metadata={"help": "auto (bf16 where supported, else fp32), fp32, bf16 or fp16 (CUDA)", "choices": ["auto", "fp32", "bf16", "fp16"]})
     device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu or cuda", "choices": ["auto", "cpu", "cuda"]})
     out: str = field(default="", metadata={"help": "run directory (default runs/<date-time>)"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
     init_from: str = field(default="", metadata={"help": "warm-start weights (and model config) from a safetensors file"})
-    eval_every: int = field(default=500, metadata={"help": "steps between validation passes"})
+    eval_every: int = field(default=250, metadata={"help": "steps between validation passes"})
     val_size: int = field(default=256, metadata={"help": "sequences in the fixed validation set"})
     sample_every: int = field(default=1000, metadata={"help": "steps between sample comparison GIFs"})
     seed: int = field(default=0, metadata={"help": "seed of the model init and the training stream"})
@@ -63,7 +63,7 @@ class TrainConfig:
     def model_config(self) -> ModelConfig:
         """The ModelConfig these flags ask for."""
         return ModelConfig(hidden=self.hidden, kernel_size=self.kernel_size, patch_size=self.patch_size,
-                           copy_states=self.copy_states)
+                           copy_states=not self.zero_decoder)
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
