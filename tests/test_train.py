@@ -51,6 +51,16 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 1 + 2  # header + evals at 3 and 6
 
 
+def test_tensorboard_logs_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train.main(TINY + ["--steps", "2", "--eval-every", "2", "--sample-every", "2", "--out", str(tmp_path / "r")])
+    events = EventAccumulator(str(tmp_path / "r" / "tensorboard"))
+    events.Reload()
+    assert "val_mse" in events.Tags()["scalars"] and "sample" in events.Tags()["images"]
+
+
 def test_run_directory_is_never_overwritten(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("mine")
