@@ -1,7 +1,6 @@
 """The Gradio app: handlers called directly, the launched app through gradio_client, and a real headless browser."""
 import os
 import shutil
-import time
 from pathlib import Path
 
 import gradio as gr

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from convlstm.data import (
-    CANVAS, DIGIT, FREE, SPEED, Digits, MovingMNIST, fixed_set, generate_sequence, load_canonical, load_digits, render,
+    CANVAS, DIGIT, SPEED, Digits, MovingMNIST, fixed_set, generate_sequence, load_canonical, load_digits, render,
     trajectory,
 )
 
