@@ -31,6 +31,7 @@ from tqdm import tqdm
 from convlstm import media, metrics, plots
 from convlstm.checkpoint import load_weights, save_weights
 from convlstm.data import CONTEXT, FUTURE, MovingMNIST, fixed_set, load_digits
+from convlstm.evaluate import predict_all
 from convlstm.model import ModelConfig, Seq2Seq
 
 
@@ -154,20 +155,13 @@ def check_ranks_agree(model: torch.nn.Module, world: int) -> None:
         raise RuntimeError(f"DDP ranks disagree on the weights: {[e.tolist() for e in every]}")
 
 
-@torch.no_grad()
-def evaluate(model: Seq2Seq, frames: np.ndarray, device: torch.device, amp: dict, batch_size: int = 32) -> tuple[dict, np.ndarray]:
-    """Validation metrics (mse, mae, psnr, ssim averaged over the horizon) and the predictions (N, 10, 64, 64)."""
+def validate(model: Seq2Seq, frames: np.ndarray, device: torch.device, amp: dict) -> dict:
+    """Validation metrics (mse, mae, psnr, ssim), each averaged over the FUTURE horizon steps."""
     model.eval()
-    preds = []
-    for i in range(0, len(frames), batch_size):
-        x = torch.from_numpy(frames[i : i + batch_size, :CONTEXT]).unsqueeze(2).to(device)  # (B, T, H, W) -> (B, T, 1, H, W)
-        with torch.autocast(**amp):
-            preds.append(model(x, FUTURE).float().squeeze(2).cpu().numpy())  # (B, T, 1, H, W) -> (B, T, H, W)
+    pred = predict_all(model, frames, FUTURE, device, amp, progress=False)
     model.train()
-    pred = np.concatenate(preds)
-    truth = frames[:, CONTEXT : CONTEXT + FUTURE]
-    per_step = metrics.all_per_step(pred, truth, openstl=False)
-    return {k: float(v.mean()) for k, v in per_step.items()}, pred
+    per_step = metrics.all_per_step(pred, frames[:, CONTEXT : CONTEXT + FUTURE], openstl=False)
+    return {k: float(v.mean()) for k, v in per_step.items()}
 
 
 def save_state(path: Path, state: dict) -> None:
@@ -201,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.init_from:
         model = load_weights(cfg.init_from).train()  # its own config wins: the file says what it is
         if is_main and model.config != cfg.model_config():
-            print(f"--init-from: the model config comes from the file, {model.config}; --hidden/--kernel-size/--patch-size are ignored")
+            print(f"--init-from: the model config comes from the file, {model.config}; --hidden/--kernel-size/--patch-size/--zero-decoder are ignored")
     else:
         model = Seq2Seq(cfg.model_config())
     model.to(device)
@@ -287,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
                 break
             continue
         if done % cfg.eval_every == 0 or done == cfg.steps or interrupted:
-            scores, _ = evaluate(model, val, device, amp)
+            scores = validate(model, val, device, amp)
             row = {"step": done, "sequences": done * cfg.batch_size * world, "wall_s": round(wall_before + time.time() - t0, 1),
                    "lr": scheduler.get_last_lr()[0], "train_mse": running, **{f"val_{k}": v for k, v in scores.items()}}
             rows.append(row)
@@ -305,8 +299,8 @@ def main(argv: list[str] | None = None) -> None:
                                                                  "validation": scores})
             tqdm.write(f"step {done}: val mse {scores['mse']:.1f} ssim {scores['ssim']:.3f} (best {best:.1f})")
         if done % cfg.sample_every == 0 or done == cfg.steps:
-            _, sample = evaluate(model, val[:1], device, amp)
-            frames = media.comparison_frames(val[0, :CONTEXT], sample[0], val[0, CONTEXT:])
+            sample = predict_all(model, val[:1], FUTURE, device, amp, progress=False)[0]
+            frames = media.comparison_frames(val[0, :CONTEXT], sample, val[0, CONTEXT:])
             media.write_gif(frames, out / f"sample_{done:07d}.gif")
             if writer:
                 writer.add_image("sample", frames[-1], done, dataformats="HWC")

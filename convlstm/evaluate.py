@@ -23,12 +23,19 @@ TEST_N = 2000  # fixed test sequences by default (test-split digits, TEST_SEED)
 
 
 @torch.inference_mode()
-def predict_all(model, frames: np.ndarray, horizon: int, batch_size: int = 32) -> np.ndarray:
-    """Model predictions (N, horizon, 64, 64) for the first CONTEXT frames of each of (N, T, 64, 64)."""
+def predict_all(model, frames: np.ndarray, horizon: int, device: torch.device = torch.device("cpu"),
+                amp: dict | None = None, batch_size: int = 32, progress: bool = True) -> np.ndarray:
+    """Model predictions (N, horizon, 64, 64) for the first CONTEXT frames of each of (N, T, 64, 64).
+
+    `amp` holds torch.autocast arguments (training evaluates in its own precision); None runs in fp32.
+    """
+    amp = amp or {"device_type": device.type, "enabled": False}
     out = []
-    for i in tqdm(range(0, len(frames), batch_size), desc="predict", unit="batch"):
+    for i in tqdm(range(0, len(frames), batch_size), desc="predict", unit="batch", disable=not progress):
         x = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size, :CONTEXT], dtype=np.float32))
-        out.append(model(x.unsqueeze(2), horizon).squeeze(2).numpy())  # (B, T, H, W) <-> (B, T, 1, H, W)
+        with torch.autocast(**amp):
+            y = model(x.unsqueeze(2).to(device), horizon)  # (B, T, H, W) -> (B, T, 1, H, W)
+        out.append(y.float().squeeze(2).cpu().numpy())  # (B, horizon, 1, H, W) -> (B, horizon, H, W)
     return np.concatenate(out)
 
 
