@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -43,6 +42,7 @@ class TrainConfig:
     warmup: int = field(default=500, metadata={"help": "linear warmup steps"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW decoupled weight decay"})
     grad_clip: float = field(default=1.0, metadata={"help": "max global gradient norm"})
+    context_loss: float = field(default=0.0, metadata={"help": "weight of an extra loss on predicting each context frame from the earlier ones (0: off)"})
     hidden: int = field(default=ModelConfig.hidden, metadata={"help": "hidden channels of every cell"})
     kernel_size: int = field(default=ModelConfig.kernel_size, metadata={"help": "cell convolution kernel (odd)"})
     patch_size: int = field(default=ModelConfig.patch_size, metadata={"help": "space-to-depth factor (1 = full resolution)"})
@@ -125,18 +125,27 @@ class StepBatches(torch.utils.data.Sampler):
             yield list(range(first, first + self.batch_size))
 
 
-def train_step(model: torch.nn.Module, batch: torch.Tensor, optimizer, scaler, amp: dict, grad_clip: float) -> float:
-    """One optimizer step on a (B, T, C, H, W) batch: first CONTEXT frames in, next FUTURE out; returns per-pixel MSE."""
+def train_step(model: torch.nn.Module, batch: torch.Tensor, optimizer, scaler, amp: dict, grad_clip: float,
+               context_loss: float = 0.0) -> float:
+    """One optimizer step on a (B, T, C, H, W) batch: first CONTEXT frames in, next FUTURE out; returns per-pixel MSE.
+
+    With context_loss > 0 the encoder's guesses of context frames 2..CONTEXT are penalised too, with that weight;
+    the returned MSE is always the future frames' alone.
+    """
     with torch.autocast(**amp):
-        pred = model(batch[:, :CONTEXT], FUTURE)
-    loss = F.mse_loss(pred.float(), batch[:, CONTEXT : CONTEXT + FUTURE])  # in fp32 whatever the autocast dtype
+        pred = model(batch[:, :CONTEXT], FUTURE, with_context=context_loss > 0)  # (B, [CONTEXT-1 +] FUTURE, C, H, W)
+    target = batch[:, CONTEXT - pred.shape[1] + FUTURE : CONTEXT + FUTURE]  # frames 2..20 or 11..20, as pred
+    errors = (pred.float() - target).square()  # in fp32 whatever the autocast dtype
+    loss = future = errors[:, -FUTURE:].mean()
+    if context_loss > 0:
+        loss = future + context_loss * errors[:, :-FUTURE].mean()
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(optimizer)
     scaler.update()
-    return loss.item()
+    return future.item()
 
 
 def autocast_args(device: torch.device, precision: str) -> dict:
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     for step, batch in enumerate(loader, start):
         tic = time.perf_counter()
         batch = batch.to(device, non_blocking=True)  # (B, 20, 1, 64, 64)
-        loss = train_step(ddp, batch, optimizer, scaler, amp, cfg.grad_clip)
+        loss = train_step(ddp, batch, optimizer, scaler, amp, cfg.grad_clip, cfg.context_loss)
         scheduler.step()
         bench_times.append(time.perf_counter() - tic)
 

@@ -68,8 +68,12 @@ class Seq2Seq(nn.Module):
         # maps each decoder output to the pixels of its frame; (1, 3, 3) mixes space but never time
         self.head = nn.Conv3d(nf, c * p * p, kernel_size=(1, 3, 3), padding=(0, 1, 1))
 
-    def forward(self, x: torch.Tensor, horizon: int) -> torch.Tensor:
-        """x (B, T, C, H, W) in [0, 1], any T >= 1 -> predicted next `horizon` frames (B, horizon, C, H, W)."""
+    def forward(self, x: torch.Tensor, horizon: int, with_context: bool = False) -> torch.Tensor:
+        """x (B, T, C, H, W) in [0, 1], any T >= 1 -> predicted next `horizon` frames (B, horizon, C, H, W).
+
+        with_context=True also returns the encoder's guess of each context frame from the ones before it,
+        frames 2..T then the future: (B, T - 1 + horizon, C, H, W); training uses it as an extra loss.
+        """
         b, t, c, height, width = x.shape
         p = self.config.patch_size
         if c != self.config.channels or height % p or width % p:
@@ -81,9 +85,12 @@ class Seq2Seq(nn.Module):
 
         s1 = self.encoder_1.zero_state(x[:, 0])
         s2 = self.encoder_2.zero_state(s1[0])
+        outputs = []  # top hidden states, each (B, nf, H/p, W/p), that the head turns into frames
         for step in range(t):
             s1 = self.encoder_1(x[:, step], s1)
             s2 = self.encoder_2(s1[0], s2)
+            if with_context and step < t - 1:  # the last one is the encoder vector, whose frame the decoder predicts
+                outputs.append(s2[0])
 
         # the encoder vector is the decoder's first input, then its own top output
         inp = s2[0]  # encoder vector (B, nf, H/p, W/p)
@@ -91,15 +98,15 @@ class Seq2Seq(nn.Module):
             s3, s4 = s1, s2
         else:
             s3, s4 = self.decoder_1.zero_state(inp), self.decoder_2.zero_state(inp)
-        outputs = []
         for _ in range(horizon):
             s3 = self.decoder_1(inp, s3)
             s4 = self.decoder_2(s3[0], s4)
             inp = s4[0]
             outputs.append(inp)
 
-        y = torch.stack(outputs, dim=2)  # (B, nf, horizon, H/p, W/p), Conv3d wants channels before time
-        y = self.head(y)  # (B, C*p*p, horizon, H/p, W/p)
-        y = y.transpose(1, 2).flatten(0, 1)  # (B*horizon, C*p*p, H/p, W/p)
-        y = F.pixel_shuffle(y, p)  # (B*horizon, C, H, W)
-        return torch.sigmoid(y.unflatten(0, (b, horizon)))  # (B, horizon, C, H, W)
+        n = len(outputs)  # horizon, plus T - 1 with_context
+        y = torch.stack(outputs, dim=2)  # (B, nf, n, H/p, W/p), Conv3d wants channels before time
+        y = self.head(y)  # (B, C*p*p, n, H/p, W/p)
+        y = y.transpose(1, 2).flatten(0, 1)  # (B*n, C*p*p, H/p, W/p)
+        y = F.pixel_shuffle(y, p)  # (B*n, C, H, W)
+        return torch.sigmoid(y.unflatten(0, (b, n)))  # (B, n, C, H, W)

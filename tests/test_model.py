@@ -72,3 +72,19 @@ def test_copy_states_hands_the_encoder_state_to_the_decoder():
     x = torch.rand(1, 5, 1, 64, 64)
     with torch.no_grad():
         assert not torch.allclose(zero(x, 3), copy(x, 3))
+
+
+def test_context_guesses_are_causal_and_leave_the_future_unchanged():
+    """with_context adds T-1 guesses, guess k from frames 1..k only; the future part is the plain forward's."""
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3)).eval()
+    x = torch.rand(1, 6, 1, 64, 64)
+    changed = x.clone()
+    changed[:, 3] = torch.rand(1, 64, 64)  # frame 4; guesses of frames 2..4 (indices 0..2) never saw it
+    with torch.no_grad():
+        both, other = model(x, 3, with_context=True), model(changed, 3, with_context=True)
+        assert both.shape == (1, 6 - 1 + 3, 1, 64, 64)
+        torch.testing.assert_close(both[:, -3:], model(x, 3))
+        torch.testing.assert_close(both[:, :3], other[:, :3])
+        assert not torch.allclose(both[:, 3:], other[:, 3:])
+        assert model(x[:, :1], 2, with_context=True).shape == (1, 2, 1, 64, 64)  # one frame: nothing to guess

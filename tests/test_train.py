@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--hidden", "8", "--kernel-size", "3", "--batch-size", "4", "--val-size", "8", "--warmup", "2", "--lr", "3e-3"]
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_tiny_model_overfits_a_fixed_batch(precision):
+@pytest.mark.parametrize("precision, context_loss", [("fp32", 0.0), ("bf16", 0.0), ("fp32", 1.0)])
+def test_tiny_model_overfits_a_fixed_batch(precision, context_loss):
     if precision == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
         pytest.skip("this CPU has no bf16 support")
     torch.manual_seed(0)
@@ -30,9 +30,24 @@ def test_tiny_model_overfits_a_fixed_batch(precision):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     amp = train.autocast_args(torch.device("cpu"), precision)
-    losses = [train.train_step(model, batch, opt, scaler, amp, grad_clip=1.0) for _ in range(60)]
+    losses = [train.train_step(model, batch, opt, scaler, amp, 1.0, context_loss) for _ in range(60)]
     # sigmoid(0) = 0.5 everywhere at first; fitting the mostly-black future frames cuts the loss over 4x
     assert losses[-1] < losses[0] / 4, (losses[0], losses[-1])
+
+
+def test_context_loss_adds_a_term_but_reports_the_future_mse():
+    batch = torch.from_numpy(fixed_set("train", 2)).unsqueeze(2)  # (2, 20, 1, 64, 64)
+    amp = train.autocast_args(torch.device("cpu"), "fp32")
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    results = []
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        results.append((train.train_step(model, batch, opt, scaler, amp, 1e9, weight), model.head.weight.detach()))
+    (plain, w_plain), (with_context, w_context) = results
+    assert plain == with_context  # the same future frames, the same MSE, whatever the weight
+    assert not torch.allclose(w_plain, w_context)  # but the context term moved the weights differently
 
 
 def weights_of(run: Path) -> dict:
