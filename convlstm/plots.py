@@ -10,12 +10,14 @@ import numpy as np
 from .data import FUTURE
 
 
-def training_curves(rows: list[dict], path: str | Path) -> Path:
-    """Training loss and validation MSE (per frame) against sequences seen."""
+def training_curves(rows: list[dict], path: str | Path, restarts: tuple[int, ...] = ()) -> Path:
+    """Training loss and validation MSE (per frame) against sequences seen; restarts marks warm starts."""
     fig, ax = plt.subplots(figsize=(7, 4))
     seen = [r["sequences"] for r in rows]
     ax.plot(seen, [r["train_mse"] for r in rows], label="train (running mean)")
-    ax.plot(seen, [r["val_mse"] for r in rows], "o-", label="validation")
+    ax.plot(seen, [r["val_mse"] for r in rows], "o-", ms=3, label="validation")
+    for i, at in enumerate(restarts):
+        ax.axvline(at, color="0.5", ls="--", lw=1, label="warm restart (--init-from)" if i == 0 else None)
     ax.set_xlabel("training sequences seen")
     ax.set_ylabel("MSE per frame (summed over 64x64 pixels)")
     ax.set_yscale("log")

@@ -144,3 +144,20 @@ def test_torchrun_two_ranks_on_cpu(tmp_path):
     assert "weights identical on all 2 ranks" in r.stdout
     state = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert state["step"] == 2 and state["rows"][-1]["sequences"] == 2 * 4 * 2  # batch is per rank
+
+
+def test_history_joins_a_warm_started_run_onto_its_parent(tmp_path):
+    from tools.make_readme_media import history
+
+    common = TINY + ["--eval-every", "1", "--sample-every", "100"]
+    train.main(common + ["--steps", "3", "--out", str(tmp_path / "a")])
+    train.main(common + ["--steps", "2", "--out", str(tmp_path / "b"), "--init-from", str(tmp_path / "a" / "best.safetensors")])
+    parent = load_model(tmp_path / "a" / "best.safetensors").provenance  # the best of 3 evaluations, wherever it fell
+    rows, restarts = history([tmp_path / "a", tmp_path / "b"])
+    assert restarts == [parent["sequences_seen"]]
+    # the parent's rows up to its exported best, then the child's 2 rows shifted by it: one unbroken axis
+    seen = [r["sequences"] for r in rows]
+    assert seen == [4 * s for s in range(1, parent["steps"] + 1)] + [parent["sequences_seen"] + 4, parent["sequences_seen"] + 8]
+    assert [r["step"] for r in rows][-2:] == [parent["steps"] + 1, parent["steps"] + 2]
+    with pytest.raises(SystemExit, match="not warm-started"):
+        history([tmp_path / "a", tmp_path / "a"])
