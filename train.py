@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"])
         start, best, rows, wall_before = state["step"], state["best"], state["rows"], state["wall_s"]
+        before = state["before"]  # not the --init-from file again: an --export to that path may have replaced it
 
     digits = load_digits("train")
     dataset = MovingMNIST(digits, seed=cfg.seed, num_frames=CONTEXT + FUTURE)
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         save_state(last, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "step": step, "best": best, "rows": rows,
-            "wall_s": wall_before + time.time() - t0,
+            "wall_s": wall_before + time.time() - t0, "before": before,
         })
 
     interrupted = False

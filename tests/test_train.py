@@ -102,6 +102,18 @@ def test_init_from_and_export(tmp_path, tiny_model, sequence):
     assert predict(sequence[:10], 5, model).shape == (5, 64, 64)
 
 
+def test_resume_keeps_the_starting_totals_when_the_init_file_is_replaced(tmp_path, tiny_model):
+    """`--init-from F --export F`: a Ctrl-C exports into F, so --resume must not re-read the totals from F."""
+    weights = tmp_path / "w.safetensors"
+    save_weights(tiny_model, weights, {"steps": 3, "sequences_seen": 12})
+    common = TINY + ["--steps", "4", "--eval-every", "2", "--out", str(tmp_path / "r"), "--init-from", str(weights),
+                     "--export", str(weights)]
+    train.main(common + ["--stop-at", "2"])
+    assert load_model(weights).provenance["sequences_seen"] == 12 + 8  # the stop exported into the init file
+    train.main(common + ["--resume"])
+    assert load_model(weights).provenance["init_from"]["sequences_seen"] == 12
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_bench_prints_throughput_and_writes_nothing(tmp_path, capsys, workers):
     train.main(TINY + ["--bench", "--num-workers", str(workers), "--out", str(tmp_path / "bench")])
