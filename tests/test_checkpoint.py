@@ -38,3 +38,12 @@ def test_shipped_weights_rebuild_from_one_file():
     assert isinstance(model, Seq2Seq) and model.config == config
     assert provenance["sequences_seen"] > 0
     assert DEFAULT_WEIGHTS.stat().st_size < 10 * 2**20
+
+
+def test_readme_results_match_the_shipped_weights():
+    """README's results table is generated from the weights' metadata; stale numbers fail here."""
+    from tools.make_readme_media import README, readme_with_results
+
+    text = README.read_text()
+    assert "<!-- /results -->" in text and "| ConvLSTM (shipped) |" in text
+    assert readme_with_results(text) == text, "run python -m tools.make_readme_media after evaluating new weights"

@@ -1,5 +1,6 @@
-"""Make README's pictures from the shipped weights: docs/prediction.gif (a real test prediction) and,
-with --run, the training history: docs/curves.png and docs/training_metrics.csv.
+"""Make README's pictures and results table from the shipped weights: docs/prediction.gif (a real test
+prediction), the table between README's results markers (from the weights' metadata and docs/eval/metrics.json)
+and, with --run, the training history: docs/curves.png and docs/training_metrics.csv.
 
     python -m tools.make_readme_media --run runs/first runs/continued    # the runs, oldest first
     python -m convlstm.evaluate --out docs/eval          # docs/eval/horizon.png, the per-horizon plot
@@ -10,15 +11,56 @@ its starting weights had seen, so its rows are shifted by that, and the earlier 
 """
 import argparse
 import csv
+import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 from convlstm import load_model, media, plots, predict
-from convlstm.checkpoint import read_metadata
+from convlstm.checkpoint import DEFAULT_WEIGHTS, read_metadata
 from convlstm.data import CONTEXT, FUTURE, TEST_SEED, generate_sequence, load_digits
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- results:.*?-->\n)(.*?)(<!-- /results -->)", re.S)  # the generated part of README
+
+
+def results_block(provenance: dict, record: dict) -> str:
+    """README's results lines: the model's row from the weights' metadata, the baselines' from metrics.json."""
+    test, summary = provenance.get("test"), record["summary"]
+    if not test or abs(test["mse"] - summary["model_mse"]) > 1e-9:
+        raise SystemExit("make_readme_media: the weights' test numbers and docs/eval/metrics.json differ; "
+                         "run python -m convlstm.evaluate --out docs/eval --write-metadata first")
+
+    def row(name: str, r: dict) -> str:
+        openstl = f"{r['ssim_openstl']:.3f}" if "ssim_openstl" in r else "-"  # the baselines have no OpenSTL SSIM
+        return f"| {name} | {r['mse']:.1f} | {r['mae']:.1f} | {r['ssim']:.3f} | {openstl} | {r['psnr']:.2f} |"
+
+    def baseline(name: str) -> dict:
+        return {k: summary[f"{name}_{k}"] for k in ("mse", "mae", "ssim", "psnr")}
+
+    return "\n".join([
+        f"Shipped weights, after {provenance['sequences_seen']:,} training sequences ({provenance['steps']:,} steps, "
+        f"{provenance['precision']}): **test MSE {test['mse']:.1f}** per frame, {CONTEXT} -> {test['horizon']} frames, "
+        f"on the {test['source']} of {test['n']:,} sequences.",
+        "",
+        "| predictor | MSE / frame | MAE / frame | SSIM | SSIM (OpenSTL range 2) | PSNR (dB) |",
+        "|---|---|---|---|---|---|",
+        row("ConvLSTM (shipped)", test),
+        row("zeros", baseline("zeros")),
+        row("copy last frame", baseline("copy_last")),
+        "",
+    ])
+
+
+def readme_with_results(text: str) -> str:
+    """README text with its results block rewritten from the shipped weights and docs/eval/metrics.json."""
+    block = results_block(read_metadata(DEFAULT_WEIGHTS)[1], json.loads((DOCS / "eval" / "metrics.json").read_text()))
+    if not BLOCK.search(text):
+        raise SystemExit("make_readme_media: README.md lacks the <!-- results: ... --> ... <!-- /results --> markers")
+    return BLOCK.sub(lambda m: m.group(1) + block + m.group(3), text)
 
 
 def history(runs: list[Path]) -> tuple[list[dict], list[int]]:
@@ -48,6 +90,8 @@ def main() -> None:
     pred = predict(seq[:CONTEXT], FUTURE, load_model())
     media.write_gif(media.comparison_frames(seq[:CONTEXT], pred, seq[CONTEXT:]), DOCS / "prediction.gif")
     print(f"wrote {DOCS / 'prediction.gif'}")
+    README.write_text(readme_with_results(README.read_text()))
+    print(f"wrote the results table in {README}")
     if args.run:
         rows, restarts = history(args.run)
         plots.training_curves(rows, DOCS / "curves.png", tuple(restarts))
