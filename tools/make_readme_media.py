@@ -68,7 +68,9 @@ def history(runs: list[Path]) -> tuple[list[dict], list[int]]:
     rows, restarts = [], []
     for run in runs:
         with open(run / "metrics.csv", newline="") as f:
-            mine = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+            # counters stay integers in the published CSV; the rest are measurements
+            mine = [{**{k: float(v) for k, v in r.items()}, "step": int(r["step"]), "sequences": int(r["sequences"])}
+                    for r in csv.DictReader(f)]
         init = read_metadata(run / "best.safetensors")[1].get("init_from") or {}
         start, start_step = init.get("sequences_seen", 0), init.get("steps", 0)
         if rows and not start:
