@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from .frames import COLOURS, describe, shrink
-from .headers import NpyLayout, npy_layout
-from .limits import ACCEPTED, MAX_FRAMES, MAX_MEMORY, MAX_PIXELS, MAX_SIDE, ClipError
+from .headers import NpyLayout, check_pixels, npy_layout
+from .limits import ACCEPTED, MAX_FRAMES, MAX_MEMORY, MAX_SIDE, ClipError
 
 PILLOW_COLOURS = {"1": "black-and-white", "L": "grey", "LA": "grey+alpha", "La": "grey+alpha", "P": "palette colour",
                   "PA": "palette colour+alpha", "RGB": "RGB", "RGBA": "RGBA", "RGBa": "RGBA", "CMYK": "CMYK",
@@ -26,7 +26,7 @@ class Budget:
     """One clip's decoded frames: each frame's real size, one size throughout, the frame and pixel caps."""
 
     def __init__(self, name: str):
-        self.name, self.frames, self.pixels, self.size = name, 0, 0, None
+        self.name, self.frames, self.size = name, 0, None
 
     def tick(self, width: int, height: int) -> None:
         self.frames += 1
@@ -38,12 +38,9 @@ class Budget:
         elif self.size != (width, height):
             raise ClipError(f"{self.name}: the frames differ in size (frame 1 is {self.size[0]}x{self.size[1]}, "
                             f"frame {self.frames} is {width}x{height}); give frames of one size")
-        self.pixels += width * height
         if self.frames > MAX_FRAMES:
             raise ClipError(f"{self.name}: more than {MAX_FRAMES} frames; send a shorter clip (the model needs 10)")
-        if self.pixels > MAX_PIXELS:
-            raise ClipError(f"{self.name}: {self.frames} frames of {width}x{height} exceed the decoding budget of "
-                            f"{MAX_PIXELS / 1e6:.0f} megapixels; send fewer or smaller frames")
+        check_pixels(self.name, self.frames, width, height)  # one size throughout, so frames x size is the total
 
 
 def _pillow(path: Path, budget: Budget) -> tuple[list[np.ndarray], str]:  # (frames, colour)

@@ -21,11 +21,23 @@ def _side(name: str, w: int, h: int) -> None:
         raise ClipError(f"{name}: frames of {w}x{h} pixels; at most {MAX_SIDE}x{MAX_SIDE} are accepted")
 
 
+def check_pixels(name: str, t: int, w: int, h: int) -> None:
+    """ClipError if t frames of w x h pixels are over the decoding budget."""
+    if t * w * h > MAX_PIXELS:
+        raise ClipError(f"{name}: {t} frames of {w}x{h} exceed the decoding budget of {MAX_PIXELS / 1e6:.0f} "
+                        "megapixels; send fewer or smaller frames")
+
+
 class _Tally:
     """Counts blocks, metadata bytes and frames of one file against their caps."""
 
     def __init__(self, name: str):
-        self.name, self.blocks, self.metadata, self.frames = name, 0, 0, 0
+        self.name, self.blocks, self.metadata, self.frames, self.screen = name, 0, 0, 0, (0, 0)
+
+    def canvas(self, w: int, h: int) -> None:
+        """The declared canvas: every frame is decoded at this size at least."""
+        _side(self.name, w, h)
+        self.screen = (w, h)
 
     def block(self, metadata: int = 0) -> None:
         self.blocks += 1
@@ -41,6 +53,7 @@ class _Tally:
         self.frames += 1
         if self.frames > MAX_FRAMES:
             raise ClipError(f"{self.name}: more than {MAX_FRAMES} frames; send a shorter clip (the model needs 10)")
+        check_pixels(self.name, self.frames, *self.screen)
         if max(x + w, y + h) > MAX_SIDE:
             raise ClipError(f"{self.name}: frame {self.frames} is {w}x{h} placed at ({x}, {y}), reaching past "
                             f"{MAX_SIDE}x{MAX_SIDE} pixels; at most {MAX_SIDE}x{MAX_SIDE} are accepted")
@@ -50,7 +63,7 @@ def _gif(data: bytes, tally: _Tally) -> None:
     if len(data) < 13:
         return  # too short to hold a screen; the decoder reports it
     w, h, flags = struct.unpack_from("<HHB", data, 6)
-    _side(tally.name, w, h)
+    tally.canvas(w, h)
     i = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # past the global colour table
     while i < len(data) and data[i] != 0x3B:  # 0x3B: trailer
         introducer, i = data[i], i + 1
@@ -79,7 +92,7 @@ def _png(data: bytes, tally: _Tally) -> None:
     while i + 8 <= len(data):
         n, kind = struct.unpack_from(">I4s", data, i)
         if kind == b"IHDR" and n >= 8:
-            _side(tally.name, *struct.unpack_from(">II", data, i + 8))
+            tally.canvas(*struct.unpack_from(">II", data, i + 8))
         elif kind == b"fcTL" and n >= 20:  # an APNG frame: width, height, x, y
             fw, fh, x, y = struct.unpack_from(">IIII", data, i + 12)
             tally.frame(x, y, fw, fh)
@@ -164,9 +177,7 @@ def npy_layout(path: Path, index: int) -> NpyLayout:
     if t > MAX_FRAMES:
         raise ClipError(f"{name}: {t} frames; at most {MAX_FRAMES} are accepted (the model needs 10)")
     _side(name, w, h)
-    if t * h * w > MAX_PIXELS:
-        raise ClipError(f"{name}: {t} frames of {w}x{h} exceed the decoding budget of {MAX_PIXELS / 1e6:.0f} "
-                        "megapixels; send fewer or smaller frames")
+    check_pixels(name, t, w, h)
     return NpyLayout(dtype, offset, t, h, w, c, first, stride, note)
 
 

@@ -91,7 +91,9 @@ def _read_all(proc: subprocess.Popen, deadline: float, limit: int) -> bytes:
 
 
 def run(target: str, request: dict, caps: Caps) -> tuple[dict, bytes]:
-    """Run "module:function" on `request` (JSON) in a fresh capped worker; its (header dict, payload bytes)."""
+    """Run "module:function" on `request` (JSON) in a fresh capped worker; its (header dict, payload bytes).
+
+    The header also carries the worker's peak resident memory in bytes ("peak_rss")."""
     proc = _take(target, caps)
     try:
         deadline = time.monotonic() + caps.wall_s
@@ -114,16 +116,19 @@ def run(target: str, request: dict, caps: Caps) -> tuple[dict, bytes]:
         _reap(proc)
 
 
-def _address_space() -> int:
+def _status(field: str) -> int:
+    """A byte count from /proc/self/status: VmSize (address space) or VmHWM (peak resident memory)."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
 
 
 def serve(target: str, memory: str) -> None:
     """A worker's life: import the target, cap the address space, wait for one job, answer it, exit."""
     module, function = target.split(":")
     handle = getattr(importlib.import_module(module), function)
-    cap = _address_space() + int(memory)
+    cap = _status("VmSize") + int(memory)
+    inherited = resource.getrlimit(resource.RLIMIT_AS)[1]  # a parent under a cap of its own passes it down
+    cap = cap if inherited == resource.RLIM_INFINITY else min(cap, inherited)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     line = sys.stdin.buffer.readline()
     if not line:  # the parent closed without a job (it exited, or this was a spare)
@@ -133,5 +138,6 @@ def serve(target: str, memory: str) -> None:
     limit = int(usage.ru_utime + usage.ru_stime + request.pop("cpu_s")) + 1  # the imports' CPU time is not the job's
     resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))  # SIGXCPU at the soft limit, SIGKILL at the hard
     header, payload = handle(request)
+    header["peak_rss"] = _status("VmHWM")  # for the caller's records: what this job really cost
     sys.stdout.buffer.write(json.dumps(header).encode() + b"\n" + payload)
     sys.stdout.buffer.flush()
