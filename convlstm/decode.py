@@ -11,7 +11,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from .frames import COLOURS, describe, shrink
+from .frames import CANVAS, COLOURS, describe, shrink
 from .headers import NpyLayout, check_pixels, npy_layout
 from .limits import ACCEPTED, MAX_FRAMES, MAX_MEMORY, MAX_SIDE, ClipError
 
@@ -112,6 +112,12 @@ def decode(paths: list[Path], kinds: list[str], index: int) -> tuple[np.ndarray,
         raise ClipError(f"{paths[0].name}: no frames could be decoded; accepted: {ACCEPTED}")
     width, height = budget.size
     return np.round(np.stack(frames) * 255.0).astype(np.uint8), prefix + describe(len(frames), height, width, colour)
+
+
+def warm() -> None:
+    """Pay first-use costs before a job arrives: Pillow's plugin registry, the resampling weights, BLAS."""
+    Image.init()
+    shrink(np.zeros((CANVAS, CANVAS, 1), np.uint8))
 
 
 def handle(request: dict) -> tuple[dict, bytes]:

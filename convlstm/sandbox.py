@@ -3,8 +3,9 @@
 One job per worker: the worker caps its own address space (RLIMIT_AS) and CPU time (RLIMIT_CPU), the
 parent kills it at the wall-clock budget, and it answers with one JSON line and raw bytes (never a pickle,
 which a subverted worker could use against the parent). A decoder bug, known or not yet known, then costs
-one worker and never the server. Workers start lazily on first use; one spare is kept started, so an upload
-waits for a fork and a pipe, not for Python's imports. Every worker is reaped: no zombies.
+one worker and never the server. Workers start lazily on first use; one spare is kept started (and warmed
+by the target module's warm(), if it has one), so an upload waits for a pipe, not for Python's imports.
+Every worker is reaped: no zombies.
 """
 import atexit
 import importlib
@@ -64,15 +65,21 @@ def _close_spares() -> None:
 
 
 def _take(target: str, caps: Caps) -> subprocess.Popen:
-    """The started spare (or a new worker if it died), and a new spare for the next job."""
+    """The started spare, or a new worker if there is none (first use, or simultaneous jobs) or it died."""
+    with _lock:
+        proc = _spares.pop((target, caps), None)
+    if proc is None or proc.poll() is not None:
+        proc = _spawn(target, caps)
+    return proc
+
+
+def _replenish(target: str, caps: Caps) -> None:
+    """Start the spare for the next job, after this one: its imports must not compete with the job for CPU."""
     with _lock:
         if not _spares:
             atexit.register(_close_spares)  # registering twice is harmless: the second call finds none
-        proc = _spares.pop((target, caps), None)
-        if proc is None or proc.poll() is not None:
-            proc = _spawn(target, caps)
-        _spares[(target, caps)] = _spawn(target, caps)
-    return proc
+        if (target, caps) not in _spares:
+            _spares[(target, caps)] = _spawn(target, caps)
 
 
 def _read_all(proc: subprocess.Popen, deadline: float, limit: int) -> bytes:
@@ -114,6 +121,7 @@ def run(target: str, request: dict, caps: Caps) -> tuple[dict, bytes]:
         raise WorkerFailed("crash") from None
     finally:
         _reap(proc)
+        _replenish(target, caps)
 
 
 def _status(field: str) -> int:
@@ -125,7 +133,10 @@ def _status(field: str) -> int:
 def serve(target: str, memory: str) -> None:
     """A worker's life: import the target, cap the address space, wait for one job, answer it, exit."""
     module, function = target.split(":")
-    handle = getattr(importlib.import_module(module), function)
+    module = importlib.import_module(module)
+    handle = getattr(module, function)
+    if hasattr(module, "warm"):  # first-use costs (plugin registries, caches) paid while this is a spare
+        module.warm()
     cap = _status("VmSize") + int(memory)
     inherited = resource.getrlimit(resource.RLIMIT_AS)[1]  # a parent under a cap of its own passes it down
     cap = cap if inherited == resource.RLIM_INFINITY else min(cap, inherited)
