@@ -2,15 +2,13 @@
 
     python app.py        # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; Hugging Face Spaces runs it as is
 """
-import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
-from convlstm import clips, load_model, media, plots, predict
+from convlstm import clips, forms, load_model, media, plots, predict, workdirs
 from convlstm.api import split_context
 from convlstm.data import CONTEXT, FUTURE, SPEED, generate_sequence, load_digits
 from convlstm.metrics import all_per_step
@@ -29,11 +27,7 @@ DIGITS = load_digits("test")  # the app samples only digits the model never trai
 
 def _workdir() -> Path:
     """A fresh folder for one request's files; folders older than KEEP_S are removed on the way."""
-    WORK.mkdir(exist_ok=True)
-    for old in WORK.iterdir():
-        if time.time() - old.stat().st_mtime > KEEP_S:
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=WORK))
+    return workdirs.fresh(WORK, KEEP_S)
 
 
 def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
@@ -41,12 +35,12 @@ def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
     return all_per_step(pred[None], truth[None], openstl=False)  # (T, H, W) -> (1, T, H, W)
 
 
-def _whole(value, name: str) -> int:
-    """A form value as an int, or a gr.Error that names the field."""
+def _form(value, name: str, low: float, high: float | None = None, whole: bool = True):
+    """A form value checked by forms.number, or a gr.Error that names the field."""
     try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise gr.Error(f"{name} must be a whole number, got {value!r}") from None
+        return forms.number(value, name, low, high, whole)
+    except forms.FormError as e:
+        raise gr.Error(str(e)) from None
 
 
 def _show(context: np.ndarray, truth: np.ndarray | None, horizon: int, note: str):
@@ -72,9 +66,8 @@ def _show(context: np.ndarray, truth: np.ndarray | None, horizon: int, note: str
 
 def sample(seed: float, num_digits: float, speed: float, horizon: float):
     """A new MovingMNIST sequence from the test digits, and the model's prediction of it."""
-    seed, num_digits, horizon = _whole(seed, "seed"), _whole(num_digits, "digits"), _whole(horizon, "horizon")
-    if not 1 <= horizon <= MAX_HORIZON or not 1 <= num_digits <= 3 or not 0 < (speed or 0) <= 0.5 or seed < 0:
-        raise gr.Error(f"horizon must be 1-{MAX_HORIZON}, digits 1-3, speed in (0, 0.5], seed >= 0")
+    seed, num_digits, horizon = _form(seed, "seed", 0), _form(num_digits, "digits", 1, 3), _form(horizon, "horizon", 1, MAX_HORIZON)
+    speed = _form(speed, "speed", 0.01, 0.5, whole=False)
     seq = generate_sequence(np.random.default_rng(seed), DIGITS, num_frames=CONTEXT + horizon,
                             num_digits=num_digits, speed=float(speed))
     note = (f"Sampled seed {seed}: {num_digits} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
@@ -84,13 +77,13 @@ def sample(seed: float, num_digits: float, speed: float, horizon: float):
 
 def predict_file(files, horizon: float, index: float):
     """An uploaded clip (or image frames): the first 10 frames are context, what follows is the truth."""
-    horizon, index = _whole(horizon, "horizon"), _whole(index or 0, "sequence index")
+    horizon = _form(horizon, "horizon", 1, MAX_HORIZON)
+    index = _form(0 if index is None else index, "sequence index", 0)
     if not files:
         raise gr.Error(f"Upload a clip first: {clips.ACCEPTED}.")
-    if not 1 <= horizon <= MAX_HORIZON:
-        raise gr.Error(f"horizon must be 1-{MAX_HORIZON}")
     paths = [Path(f) for f in (files if isinstance(files, list) else [files])]
     try:
+        clips.admit_upload(paths)
         clip = clips.read_clip(paths, index)
     except clips.ClipError as e:
         raise gr.Error(str(e)) from None

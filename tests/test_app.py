@@ -165,3 +165,25 @@ def test_browser_clicks_sample_and_sees_an_animation(server):
         data = r.read()
     assert data[:6] in (b"GIF89a", b"GIF87a")
     assert iio.imread(data, index=None, extension=".gif").shape[0] == 20  # animated: 10 context + 10 predicted
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: app.sample(0, 2.5, 0.1, 10), "digits must be a whole number"),  # refused, not truncated to 2
+    (lambda: app.sample(float("nan"), 2, 0.1, 10), "seed is NaN"),
+    (lambda: app.sample(0, 2, float("nan"), 10), "speed is NaN"),
+    (lambda: app.sample(0, 2, 0.1, float("inf")), "horizon is infinite"),
+    (lambda: app.predict_file(["x.gif"], 10, float("-inf")), "sequence index is infinite"),
+    (lambda: app.predict_file(["x.gif"], 7.5, 0), "horizon must be a whole number"),
+])
+def test_every_form_value_gets_a_message_that_names_it(call, message):
+    with pytest.raises(gr.Error, match=message):
+        call()
+
+
+def test_index_on_a_single_clip_and_empty_canonical_file_are_explained(tmp_path, sequence):
+    np.save(tmp_path / "thwc.npy", (sequence[..., None] * 255).astype(np.uint8))
+    with pytest.raises(gr.Error, match="applies only to canonical"):
+        app.predict_file([str(tmp_path / "thwc.npy")], 10, 1)
+    np.save(tmp_path / "empty.npy", np.zeros((20, 0, 64, 64), np.uint8))
+    with pytest.raises(gr.Error, match="N = 0"):
+        app.predict_file([str(tmp_path / "empty.npy")], 10, 0)
