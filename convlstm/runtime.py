@@ -3,6 +3,7 @@
 One place decides, so training, inference, evaluation and the benchmark agree. bf16 autocast is chosen only
 where the hardware does bf16 natively: on a CPU without avx512_bf16/AMX it is emulated and ~100x slower.
 """
+import contextlib
 import platform
 from functools import lru_cache
 
@@ -71,10 +72,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def autocast(device: torch.device, precision: str) -> torch.autocast:
-    """The torch.autocast context for a resolved precision (fp32 disables it)."""
-    dtype = DTYPES[precision]
-    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype != torch.float32)
+def autocast(device: torch.device, precision: str):
+    """The torch.autocast context for a resolved precision; fp32 is no autocast at all."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=DTYPES[precision])
 
 
 def synchronize(device: torch.device) -> None:

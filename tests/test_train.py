@@ -57,11 +57,11 @@ def test_context_loss_trains_its_own_head_and_reports_the_future_mse():
         before = model.context_head.head.weight.detach().clone()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         loss = train.train_step(model, batch, opt, scaler, torch.device("cpu"), "fp32", cfg, None).item()
-        results.append((loss, not torch.equal(before, model.context_head.head.weight), model.stem.head.weight.detach()))
+        results.append((loss, not torch.equal(before, model.context_head.head.weight), model.encoder[0].conv.weight.detach()))
     (plain, moved_plain, w_plain), (with_context, moved, w_context) = results
     assert plain == with_context  # the same future frames, the same MSE, whatever the weight
     assert not moved_plain and moved  # only the context loss trains the context head
-    assert not torch.allclose(w_plain, w_context)  # and, through the shared cells, the future's head moves differently
+    assert not torch.allclose(w_plain, w_context)  # and it reaches the shared encoder cells
 
 
 def test_teacher_probability_falls_to_zero_and_is_reproducible():
@@ -91,7 +91,7 @@ def test_resume_refuses_a_wiring_or_data_change_and_applies_a_new_lr(tmp_path, c
     with pytest.raises(SystemExit, match="data stream; refused: {'batch_size'"):
         train.main(common + ["--resume", "--batch-size", "8"])
     train.main(common + ["--resume", "--lr", "1e-4", "--weight-decay", "0.5"])
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     assert "lr 0.003 -> 0.0001 (applied from step 2)" in err and "weight_decay 0.0 -> 0.5" in err
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert state["train_config"]["lr"] == 1e-4 and state["optimizer"]["param_groups"][0]["weight_decay"] == 0.5
@@ -106,7 +106,8 @@ def test_time_budget_ends_on_time_with_an_export(tmp_path):
     assert time.time() - tic < 0.3 * 60 + 20  # the budget, plus start-up and the sizing error of a short probe
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert state["step"] == state["train_config"]["steps"] >= 1  # a fresh run's schedule ends where the budget does
-    assert load_model(tmp_path / "e.safetensors").provenance["steps"] == state["step"]
+    best = state["rows"][[r["val_mse"] for r in state["rows"]].index(state["best"])]
+    assert load_model(tmp_path / "e.safetensors").provenance["steps"] == best["step"]  # the best validation's weights
 
 
 def test_init_from_grafts_every_tensor_that_fits_onto_a_new_wiring(tmp_path, tiny_model, capsys):
@@ -114,7 +115,7 @@ def test_init_from_grafts_every_tensor_that_fits_onto_a_new_wiring(tmp_path, tin
     save_weights(tiny_model, start, {"steps": 3, "sequences_seen": 12})
     train.main(TINY + ["--steps", "1", "--eval-every", "1", "--out", str(tmp_path / "r"), "--init-from", str(start),
                        "--frame-feedback", "--lr", "1e-12"])
-    assert "fresh: decoder.0.conv.bias, decoder.0.conv.weight" in capsys.readouterr().err  # its input is now a frame
+    assert "9 of 10 tensors loaded; fresh: decoder.0.conv.weight\n" in capsys.readouterr().out  # its input is now a frame
     grafted = load_model(tmp_path / "r" / "best.safetensors")
     assert grafted.config == ModelConfig(**{**tiny_model.config.to_dict(), "frame_feedback": True})
     torch.testing.assert_close(grafted.encoder[0].conv.weight, tiny_model.encoder[0].conv.weight, atol=1e-6, rtol=0)
@@ -164,7 +165,7 @@ def test_init_from_and_export(tmp_path, tiny_model, sequence):
     assert model.config == tiny_model.config
     # the totals count the training the starting weights had already seen: 3 + 2 steps, 12 + 2 x 4 sequences
     assert model.provenance["steps"] == 5 and model.provenance["sequences_seen"] == 20
-    assert model.provenance["init_from"] == {"path": str(start), "steps": 3, "sequences_seen": 12}
+    assert model.provenance["init_from"] == {"path": str(start), "steps": 3, "sequences_seen": 12, "wall_s": 0.0}
     assert predict(sequence[:10], 5, model).shape == (5, 64, 64)
 
 
