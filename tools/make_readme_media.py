@@ -75,10 +75,13 @@ def history(runs: list[Path]) -> tuple[list[dict], list[int]]:
         start, start_step = init.get("sequences_seen", 0), init.get("steps", 0)
         if rows and not start:
             raise SystemExit(f"make_readme_media: {run} was not warm-started (--init-from), so it does not continue {runs[0]}")
+        clock = 0.0  # runs before the wall-clock total travelled in the weights restarted their clock at zero
         if start:
             rows = [r for r in rows if r["sequences"] <= start]
             restarts.append(start)
-        rows += [{**r, "sequences": r["sequences"] + start, "step": r["step"] + start_step} for r in mine]
+            clock = 0.0 if "wall_s" in init else rows[-1]["wall_s"]
+        rows += [{**r, "sequences": r["sequences"] + start, "step": r["step"] + start_step, "wall_s": r["wall_s"] + clock}
+                 for r in mine]
     return rows, restarts
 
 
