@@ -55,19 +55,9 @@ def trajectory(rng: np.random.Generator, num_frames: int, speed: float = SPEED) 
     return out
 
 
-def generate_sequence(
-    rng: np.random.Generator,
-    digits: Digits,
-    num_frames: int = CONTEXT + FUTURE,
-    num_digits: int = 2,
-    speed: float = SPEED,
-    classes: tuple[int, ...] | None = None,
-) -> np.ndarray:
-    """One MovingMNIST sequence, float32 (num_frames, 64, 64) in [0, 1].
-
-    `classes` picks the digit class of each moving digit (e.g. (3, 7)); by default digits are drawn at random.
-    """
-    return generate_uint8(rng, digits, num_frames, num_digits, speed, classes).astype(np.float32) / 255.0
+def generate_sequence(rng: np.random.Generator, digits: Digits, **kwargs) -> np.ndarray:
+    """One MovingMNIST sequence, float32 (num_frames, 64, 64) in [0, 1]; keyword arguments as generate_uint8."""
+    return generate_uint8(rng, digits, **kwargs).astype(np.float32) / 255.0
 
 
 def generate_uint8(
@@ -78,7 +68,10 @@ def generate_uint8(
     speed: float = SPEED,
     classes: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    """generate_sequence as the uint8 (num_frames, 64, 64) it renders, 4x smaller for batches on their way to a device."""
+    """One MovingMNIST sequence as the uint8 (num_frames, 64, 64) it renders (4x smaller on its way to a device).
+
+    `classes` picks the digit class of each moving digit (e.g. (3, 7)); by default digits are drawn at random.
+    """
     if num_frames < 1 or not NUM_DIGITS[0] <= num_digits <= NUM_DIGITS[1]:
         raise ValueError(f"need num_frames >= 1 and num_digits in {NUM_DIGITS[0]}-{NUM_DIGITS[1]}, got {num_frames}, {num_digits}")
     if not SPEEDS[0] <= speed <= SPEEDS[1]:
