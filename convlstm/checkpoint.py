@@ -1,5 +1,11 @@
-"""Weights as safetensors; the ModelConfig and provenance ride along as JSON metadata, so one file rebuilds the model."""
+"""Every file a model lives in: weights as safetensors (config and provenance as JSON metadata, so one file
+rebuilds the model) and the training state `last.pt` (model config, weights, optimizer, schedule, scaler, step).
+
+Both are written through one atomic writer and loaded on the CPU, then moved, so a file saved on one device
+loads on any other.
+"""
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -11,14 +17,23 @@ from .model import ModelConfig, Seq2Seq
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "convlstm_mmnist.safetensors"
 
 
-def save_weights(model: Seq2Seq, path: str | Path, provenance: dict | None = None, dtype: torch.dtype = torch.float32) -> None:
-    """Write the model's weights (as `dtype`) with its config and a provenance dict; atomic via rename."""
+def atomic_write(path: str | Path, write) -> Path:
+    """Call write(tmp_path), then rename over `path`: a crash never leaves a torn file."""
     path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_weights(model: Seq2Seq, path: str | Path, provenance: dict | None = None, dtype: torch.dtype = torch.float32) -> Path:
+    """Write the model's weights (as `dtype`, on the CPU) with its config and a provenance dict."""
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     metadata = {"config": json.dumps(model.config.to_dict()), "provenance": json.dumps(provenance or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata=metadata)
-    tmp.replace(path)
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
@@ -27,18 +42,32 @@ def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
         meta = f.metadata() or {}
     if "config" not in meta:
         raise ValueError(f"{path} carries no model config; write it with convlstm.checkpoint.save_weights")
-    return ModelConfig(**json.loads(meta["config"])), json.loads(meta.get("provenance", "{}"))
+    return ModelConfig.from_dict(json.loads(meta["config"])), json.loads(meta.get("provenance", "{}"))
 
 
-def load_weights(path: str | Path | None = None) -> Seq2Seq:
-    """Rebuild the model from one safetensors file (default: the shipped weights), fp32, in eval mode."""
+def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a weights file, fp32 on the CPU."""
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        return {k: f.get_tensor(k).float() for k in f.keys()}
+
+
+def load_weights(path: str | Path | None = None, device: str | torch.device = "cpu") -> Seq2Seq:
+    """Rebuild the model from one safetensors file (default: the shipped weights), fp32, in eval mode, on `device`."""
     path = Path(path or DEFAULT_WEIGHTS)
     if not path.is_file():
         raise FileNotFoundError(f"no weights at {path}; train some with `python train.py --export {path}`")
     config, provenance = read_metadata(path)
     model = Seq2Seq(config)
-    with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k).float() for k in f.keys()}
-    model.load_state_dict(state)
+    model.load_state_dict(read_tensors(path))
     model.provenance = provenance
-    return model.eval()
+    return model.eval().to(device)
+
+
+def save_state(path: str | Path, state: dict) -> Path:
+    """Write a training state (plain tensors, numbers, strings, lists and dicts only)."""
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path: str | Path) -> dict:
+    """A training state written by save_state, on the CPU; never unpickles code."""
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -3,52 +3,65 @@
     python -m convlstm.evaluate                          # shipped weights, 2,000 fixed test sequences
     python -m convlstm.evaluate --data mnist_test_seq.npy  # the canonical file, if you have it
     python -m convlstm.evaluate --write-metadata         # store the headline numbers in the weights file
+    python -m convlstm.evaluate --device cuda --grid-n 0  # on a GPU; no generalisation grid
 
 Headline numbers cover the standard 10 -> 10 protocol; per-step numbers run on to --horizon (error growth).
+The generalisation grid scores 10 -> 10 over digits 1-3 and speeds across the app's range (test-split digits),
+each cell beside its zeros baseline: the ship gate asks every cell for at most 0.6x that baseline.
 """
 import argparse
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from . import metrics, plots
+from .api import run
 from .checkpoint import DEFAULT_WEIGHTS, load_weights, save_weights
-from .data import CONTEXT, FUTURE, fixed_set, load_canonical
 from .cli import OneLineParser
+from .data import CONTEXT, FUTURE, TEST_SEED, fixed_set, generate_set, load_canonical, load_digits
+from .runtime import DEVICES, PRECISIONS, pick_device, resolve_precision
 
 TEST_N = 2000  # fixed test sequences by default (test-split digits, TEST_SEED)
+GRID_SPEEDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)  # across data.SPEEDS, the app's range
+GRID_DIGITS = (1, 2, 3)  # data.NUM_DIGITS
+GRID_N = 100  # sequences per grid cell by default
 
 
-@torch.inference_mode()
-def predict_all(model, frames: np.ndarray, horizon: int, device: torch.device = torch.device("cpu"),
-                amp: dict | None = None, batch_size: int = 32, progress: bool = True) -> np.ndarray:
-    """Model predictions (N, horizon, 64, 64) for the first CONTEXT frames of each of (N, T, 64, 64).
-
-    `amp` holds torch.autocast arguments (training evaluates in its own precision); None runs in fp32.
-    """
-    amp = amp or {"device_type": device.type, "enabled": False}
-    out = []
-    for i in tqdm(range(0, len(frames), batch_size), desc="predict", unit="batch", disable=not progress):
-        x = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size, :CONTEXT], dtype=np.float32))
-        with torch.autocast(**amp):
-            y = model(x.unsqueeze(2).to(device), horizon)  # (B, T, H, W) -> (B, T, 1, H, W)
-        out.append(y.float().squeeze(2).cpu().numpy())  # (B, horizon, 1, H, W) -> (B, horizon, H, W)
-    return np.concatenate(out)
-
-
-def evaluate(model, frames: np.ndarray, horizon: int) -> dict[str, dict[str, np.ndarray]]:
+def evaluate(model, frames: np.ndarray, horizon: int, precision: str = "auto") -> dict[str, dict[str, np.ndarray]]:
     """Per-step metrics of the model, zeros and copy-last-frame on (N, CONTEXT + horizon, 64, 64) sequences."""
     truth = frames[:, CONTEXT : CONTEXT + horizon].astype(np.float32)
-    pred = predict_all(model, frames, horizon)
+    pred = run(model, frames[:, :CONTEXT], horizon, precision, progress=True)
     last = np.repeat(frames[:, CONTEXT - 1 : CONTEXT].astype(np.float32), horizon, axis=1)  # (N, 1, H, W) -> (N, horizon, H, W)
     results = {}
     for name, p, openstl in [("model", pred, True), ("zeros", np.zeros_like(truth), False), ("copy_last", last, False)]:
         results[name] = metrics.all_per_step(p, truth, openstl)
         tqdm.write(f"scored {name}")
     return results
+
+
+def grid(model, n: int, precision: str = "auto") -> list[dict]:
+    """10 -> 10 MSE per (digits, speed) cell on n fixed test sequences each, beside that cell's zeros baseline."""
+    cells = []
+    for d in tqdm(GRID_DIGITS, desc="grid", unit="digit count"):
+        for k, speed in enumerate(GRID_SPEEDS):
+            rng = np.random.default_rng([TEST_SEED, d, k])  # a fixed set per cell
+            seqs = generate_set(rng, load_digits("test"), n, num_frames=CONTEXT + FUTURE, num_digits=d, speed=speed)
+            truth = seqs[:, CONTEXT:]
+            mse = float(metrics.mse_per_step(run(model, seqs[:, :CONTEXT], FUTURE, precision), truth).mean())
+            zeros = float(metrics.mse_per_step(np.zeros_like(truth), truth).mean())
+            cells.append({"digits": d, "speed": speed, "mse": mse, "zeros_mse": zeros, "ratio": mse / zeros})
+    return cells
+
+
+def grid_table(cells: list[dict]) -> str:
+    """A markdown table: one row per digit count, one column per speed, 'MSE / zeros (ratio)' in each cell."""
+    lines = ["| digits | " + " | ".join(f"speed {s:g}" for s in GRID_SPEEDS) + " |", "|---" * (len(GRID_SPEEDS) + 1) + "|"]
+    for d in GRID_DIGITS:
+        row = [c for c in cells if c["digits"] == d]
+        lines.append(f"| {d} | " + " | ".join(f"{c['mse']:.0f} / {c['zeros_mse']:.0f} ({c['ratio']:.2f})" for c in row) + " |")
+    return "\n".join(lines)
 
 
 def headline(results: dict, steps: int = FUTURE) -> dict[str, float]:
@@ -74,12 +87,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=TEST_N, help="number of test sequences")
     parser.add_argument("--horizon", type=int, default=30, help="per-step metrics up to here (>= 10; generated data only past 10)")
     parser.add_argument("--out", type=Path, default=Path("eval"), help="folder for metrics.json and horizon.png")
+    parser.add_argument("--grid-n", type=int, default=GRID_N, help="sequences per generalisation-grid cell (0: skip the grid)")
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA if present")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where native, else fp32")
     parser.add_argument("--write-metadata", action="store_true", help="store the 10 -> 10 test numbers in the weights file")
     args = parser.parse_args(argv)
-    if args.n < 1 or args.horizon < FUTURE:
-        parser.error(f"--n must be >= 1 and --horizon >= {FUTURE}")
+    if args.n < 1 or args.horizon < FUTURE or args.grid_n < 0:
+        parser.error(f"--n must be >= 1, --horizon >= {FUTURE} and --grid-n >= 0")
     try:
-        model = load_weights(args.weights)
+        device = pick_device(args.device)
+        resolve_precision(args.precision, device)  # fp16 without CUDA is refused here, before any work
+        model = load_weights(args.weights, device)
         if args.data:
             seqs = load_canonical(args.data)[: args.n]  # (N, 20, 64, 64) uint8
             frames, horizon, source = seqs.astype(np.float32) / 255.0, FUTURE, f"canonical file {args.data.name}"
@@ -89,15 +107,20 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
 
-    results = evaluate(model, frames, horizon)
+    results = evaluate(model, frames, horizon, args.precision)
     summary = headline(results)
     print(f"\n{len(frames)} sequences, {source}; means over the {FUTURE} standard future frames:\n")
     print(table(results))
     print("\nmodel MSE per step: " + " ".join(f"{v:.1f}" for v in results["model"]["mse"]))
+    cells = grid(model, args.grid_n, args.precision) if args.grid_n else []
+    if cells:
+        print(f"\ngeneralisation grid, {args.grid_n} test sequences per cell, 10 -> 10 MSE / zeros baseline (ratio):\n")
+        print(grid_table(cells))
 
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"weights": str(args.weights), "n": len(frames), "source": source, "summary": summary,
-              "per_step": {name: {k: v.tolist() for k, v in r.items()} for name, r in results.items()}}
+              "per_step": {name: {k: v.tolist() for k, v in r.items()} for name, r in results.items()},
+              "grid": {"n": args.grid_n, "cells": cells}}
     (args.out / "metrics.json").write_text(json.dumps(record, indent=1))
     plots.horizon_curves({"ConvLSTM": results["model"], "zeros": results["zeros"], "copy last frame": results["copy_last"]},
                          args.out / "horizon.png", title=f"{len(frames)} sequences, {source}")
@@ -105,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.write_metadata:
         test = {"n": len(frames), "source": source, "horizon": FUTURE, "zeros_mse": summary["zeros_mse"],
                 "copy_last_mse": summary["copy_last_mse"],
-                **{k: summary[f"model_{k}"] for k in ("mse", "mae", "ssim", "ssim_openstl", "psnr")}}
+                **{k: summary[f"model_{k}"] for k in ("mse", "mae", "ssim", "ssim_openstl", "psnr")},
+                "grid_worst_ratio": max((c["ratio"] for c in cells), default=None)}
         save_weights(model, args.weights, {**model.provenance, "test": test})
         print(f"stored the test numbers in {args.weights}")
 

@@ -1,29 +1,61 @@
 """ConvLSTM encoder-decoder (seq2seq) for frame prediction, after Shi et al. 2015 and the seed article.
 
-Tensor layout everywhere: (B, T, C, H, W), pixels in [0, 1].
+Tensor layout everywhere: (B, T, C, H, W), pixels in [0, 1]. `ModelConfig` is the single source of the
+model's structure: the article's exact wiring is `ModelConfig.article()`, the shipped one the defaults.
 """
-from dataclasses import asdict, dataclass
+import contextlib
+import math
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+STEMS = ("patch", "conv")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Defaults are the shipped configuration, chosen by measurement (docs/results.md)."""
+    """Defaults are the shipped configuration, chosen by measurement (docs/results.md).
+
+    Fields added later default to the behaviour that existed before them, so every older config keeps its meaning.
+    """
 
     channels: int = 1  # image channels of a frame (MovingMNIST is grey)
     hidden: int = 64  # nf: hidden channels of every ConvLSTM cell
+    layers: int = 2  # ConvLSTM cells on each side, encoder and decoder (the article: 2 + 2)
     kernel_size: int = 3  # square kernel of the cell convolutions (odd, so padding keeps the size)
-    patch_size: int = 4  # space-to-depth factor: 64x64x1 -> 16x16x16 at 4; 1 is the article's full resolution
-    copy_states: bool = True  # decoder starts from the encoder's final (h, c), as in Shi et al.; False: zeros, as the article
+    patch_size: int = 4  # the cells run at H/patch x W/patch; 1 is the article's full resolution
+    stem: str = "patch"  # frames <-> cell grid: "patch" folds pixels into channels; "conv" learns stride-2 convs
+    copy_states: bool = True  # decoder starts from the encoder's final (h, c), as Shi et al.; False: zeros, as the article
+    frame_feedback: bool = False  # decoder input: its own last frame through the stem; False: its top hidden output (article)
+    skip: bool = False  # conv stem only: the last context frame's full-resolution features join the output layer
+    context_head: bool = False  # a second head guesses each context frame from the earlier ones (an auxiliary loss)
 
     def __post_init__(self):
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd to keep the frame size, got {self.kernel_size}")
-        if min(self.channels, self.hidden, self.kernel_size, self.patch_size) < 1:
-            raise ValueError(f"every ModelConfig field must be >= 1, got {self}")
+        if min(self.channels, self.hidden, self.layers, self.kernel_size, self.patch_size) < 1:
+            raise ValueError(f"channels, hidden, layers, kernel_size and patch_size must be >= 1, got {self}")
+        if self.stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
+        if self.stem == "conv" and (self.patch_size & (self.patch_size - 1) or self.hidden % 2):
+            raise ValueError(f"the conv stem needs a power-of-two patch_size and an even hidden, got {self}")
+        if self.skip and self.stem != "conv":
+            raise ValueError("skip needs stem='conv' (the patch stem has no features to skip)")
+
+    @classmethod
+    def article(cls) -> "ModelConfig":
+        """The seed article's exact wiring: 2 + 2 cells at full resolution, decoder from zeros fed its own output."""
+        return cls(hidden=64, layers=2, kernel_size=3, patch_size=1, stem="patch", copy_states=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        """A config from its dict; unknown keys are an error (a file from a newer version), missing ones take defaults."""
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown model config fields {sorted(unknown)}; update this package to read the file")
+        return cls(**d)
 
     def to_dict(self) -> dict:
         """The config as a plain dict (for JSON metadata)."""
@@ -37,14 +69,17 @@ class ConvLSTMCell(nn.Module):
         super().__init__()
         self.hidden = hidden
         self.conv = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel_size, padding=kernel_size // 2)
+        self.tap = nn.Identity()  # sees the gates and new state every step; Seq2Seq.trace hooks it
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, Cin, h, w), state (h, c) each (B, hidden, h, w) -> new (h, c)."""
         h, c = state
         gates = self.conv(torch.cat([x, h], dim=1))  # (B, 4*hidden, h, w)
         i, f, o, g = gates.chunk(4, dim=1)  # 4 x (B, hidden, h, w)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
+        i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+        c = f * c + i * torch.tanh(g)
+        h = o * torch.tanh(c)
+        self.tap({"i": i, "f": f, "o": o, "h": h})
         return h, c
 
     def zero_state(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,59 +89,184 @@ class ConvLSTMCell(nn.Module):
         return z, z
 
 
+class PatchStem(nn.Module):
+    """Frames <-> cell grid by space-to-depth: (C, H, W) <-> (C*p*p, H/p, W/p); the head is the article's Conv3d."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.p = config.patch_size
+        self.out_channels = config.channels * self.p ** 2
+        # maps each cell output to the pixels of its frame; (1, 3, 3) mixes space but never time
+        self.head = nn.Conv3d(config.hidden, self.out_channels, kernel_size=(1, 3, 3), padding=(0, 1, 1))
+
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """(N, C, H, W) -> ((N, C*p*p, H/p, W/p), no skip features)."""
+        return F.pixel_unshuffle(frames, self.p), None
+
+    def decode(self, y: torch.Tensor, skip: None) -> torch.Tensor:
+        """Top hidden states (B, nf, n, h, w) -> frame logits (B, n, C, H, W)."""
+        b, _, n = y.shape[:3]
+        y = self.head(y)  # (B, C*p*p, n, h, w)
+        y = y.transpose(1, 2).flatten(0, 1)  # (B*n, C*p*p, h, w)
+        return F.pixel_shuffle(y, self.p).unflatten(0, (b, n))  # (B*n, C, H, W) -> (B, n, C, H, W)
+
+
+class ConvStem(nn.Module):
+    """Frames <-> cell grid by learned stride-2 convolutions (log2 p of them each way), as PhyDNet/MAU/SimVP.
+
+    With skip, the last context frame's full-resolution features join the output layer, which keeps edges sharp.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        width, stages = config.hidden // 2, int(math.log2(config.patch_size))
+        self.out_channels = width
+        self.skip = config.skip
+        self.inp = nn.Sequential(nn.Conv2d(config.channels, width, 3, padding=1), nn.SiLU())
+        self.down = nn.Sequential(*[nn.Sequential(nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU())
+                                    for _ in range(stages)])
+        ups = []
+        for k in range(stages):
+            ups += [nn.ConvTranspose2d(config.hidden if k == 0 else width, width, 4, stride=2, padding=1), nn.SiLU()]
+        self.up = nn.Sequential(*ups) if ups else nn.Sequential(nn.Conv2d(config.hidden, width, 1), nn.SiLU())
+        # the article's head shape, now at full resolution: (1, 3, 3) mixes space but never time
+        self.head = nn.Conv3d(width * (1 + self.skip), config.channels, kernel_size=(1, 3, 3), padding=(0, 1, 1))
+
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, H, W) -> ((N, width, H/p, W/p), full-resolution features (N, width, H, W))."""
+        full = self.inp(frames)
+        return self.down(full), full
+
+    def decode(self, y: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        """Top hidden states (B, nf, n, h, w), skip (B, width, H, W) -> frame logits (B, n, C, H, W)."""
+        b, _, n = y.shape[:3]
+        y = self.up(y.transpose(1, 2).flatten(0, 1))  # (B*n, nf, h, w) -> (B*n, width, H, W)
+        y = y.unflatten(0, (b, n)).transpose(1, 2)  # -> (B, width, n, H, W), Conv3d wants channels before time
+        if self.skip:
+            y = torch.cat([y, skip.unsqueeze(2).expand(-1, -1, n, -1, -1)], dim=1)  # (B, 2*width, n, H, W)
+        return self.head(y).transpose(1, 2)  # (B, C, n, H, W) -> (B, n, C, H, W)
+
+
 class Seq2Seq(nn.Module):
-    """The article's model: two encoder cells, two decoder cells fed their own top output, Conv3d head, sigmoid."""
+    """Encoder cells read the context; decoder cells roll out the future; a Conv3d head makes frames (sigmoid)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        c, nf, k, p = config.channels, config.hidden, config.kernel_size, config.patch_size
-        self.encoder_1 = ConvLSTMCell(c * p * p, nf, k)
-        self.encoder_2 = ConvLSTMCell(nf, nf, k)
-        self.decoder_1 = ConvLSTMCell(nf, nf, k)
-        self.decoder_2 = ConvLSTMCell(nf, nf, k)
-        # maps each decoder output to the pixels of its frame; (1, 3, 3) mixes space but never time
-        self.head = nn.Conv3d(nf, c * p * p, kernel_size=(1, 3, 3), padding=(0, 1, 1))
+        nf, k = config.hidden, config.kernel_size
+        self.stem = PatchStem(config) if config.stem == "patch" else ConvStem(config)
+        cin = self.stem.out_channels
+        self.encoder = nn.ModuleList(ConvLSTMCell(cin if n == 0 else nf, nf, k) for n in range(config.layers))
+        dec_in = cin if config.frame_feedback else nf  # a frame through the stem, or the top hidden state
+        self.decoder = nn.ModuleList(ConvLSTMCell(dec_in if n == 0 else nf, nf, k) for n in range(config.layers))
+        self.context_head = type(self.stem)(config) if config.context_head else None
 
-    def forward(self, x: torch.Tensor, horizon: int, with_context: bool = False) -> torch.Tensor:
-        """x (B, T, C, H, W) in [0, 1], any T >= 1 -> predicted next `horizon` frames (B, horizon, C, H, W).
+    def forward(self, x: torch.Tensor, horizon: int, teacher: torch.Tensor | None = None,
+                teacher_mask: torch.Tensor | None = None, with_context: bool = False) -> torch.Tensor:
+        """x (B, T, C, H, W) in [0, 1], any T >= 1 -> the next `horizon` frames (B, horizon, C, H, W).
 
-        with_context=True also returns the encoder's guess of each context frame from the ones before it,
-        frames 2..T then the future: (B, T - 1 + horizon, C, H, W); training uses it as an extra loss.
+        Frame feedback only: `teacher` (B, horizon, C, H, W) true future frames and `teacher_mask` (B, horizon - 1)
+        bool pick, per sequence and step, the true frame instead of the prediction as the next input (scheduled sampling).
+        with_context (needs context_head) puts the guesses of context frames 2..T first: (B, T - 1 + horizon, C, H, W).
         """
         b, t, c, height, width = x.shape
-        p = self.config.patch_size
-        if c != self.config.channels or height % p or width % p:
-            raise ValueError(f"expected (B, T, {self.config.channels}, H, W) with H, W divisible by {p}, got {tuple(x.shape)}")
+        cfg = self.config
+        if c != cfg.channels or height % cfg.patch_size or width % cfg.patch_size:
+            raise ValueError(f"expected (B, T, {cfg.channels}, H, W) with H, W divisible by {cfg.patch_size}, got {tuple(x.shape)}")
         if t < 1 or horizon < 1:
             raise ValueError(f"need at least one context frame and horizon >= 1, got T={t}, horizon={horizon}")
-        x = F.pixel_unshuffle(x.flatten(0, 1), p)  # (B*T, C, H, W) -> (B*T, C*p*p, H/p, W/p)
-        x = x.unflatten(0, (b, t))  # -> (B, T, C*p*p, H/p, W/p)
+        if with_context and self.context_head is None:
+            raise ValueError("with_context needs a model built with context_head=True")
+        feats, full = self.stem.encode(x.flatten(0, 1))  # (B*T, C, H, W) -> (B*T, cin, h, w), full-res or None
+        feats = feats.unflatten(0, (b, t))  # -> (B, T, cin, h, w)
+        skip = full.unflatten(0, (b, t))[:, -1] if full is not None else None  # last context frame (B, width, H, W)
 
-        s1 = self.encoder_1.zero_state(x[:, 0])
-        s2 = self.encoder_2.zero_state(s1[0])
-        outputs = []  # top hidden states, each (B, nf, H/p, W/p), that the head turns into frames
+        enc = [cell.zero_state(feats[:, 0]) for cell in self.encoder]
+        guesses = []  # top hidden states after frames 1..T-1, each (B, nf, h, w)
         for step in range(t):
-            s1 = self.encoder_1(x[:, step], s1)
-            s2 = self.encoder_2(s1[0], s2)
-            if with_context and step < t - 1:  # the last one is the encoder vector, whose frame the decoder predicts
-                outputs.append(s2[0])
+            enc = self._climb(self.encoder, feats[:, step], enc)
+            if with_context and step < t - 1:
+                guesses.append(enc[-1][0])
 
-        # the encoder vector is the decoder's first input, then its own top output
-        inp = s2[0]  # encoder vector (B, nf, H/p, W/p)
-        if self.config.copy_states:
-            s3, s4 = s1, s2
+        dec = enc if cfg.copy_states else [cell.zero_state(enc[-1][0]) for cell in self.decoder]
+        if not cfg.frame_feedback:
+            inp, tops = enc[-1][0], []  # the encoder vector, then the decoder's own top output (the article)
+            for _ in range(horizon):
+                dec = self._climb(self.decoder, inp, dec)
+                inp = dec[-1][0]
+                tops.append(inp)
+            logits = self.stem.decode(torch.stack(tops, dim=2), skip)  # (B, nf, horizon, h, w) -> (B, horizon, C, H, W)
+            future = torch.sigmoid(logits)
         else:
-            s3, s4 = self.decoder_1.zero_state(inp), self.decoder_2.zero_state(inp)
-        for _ in range(horizon):
-            s3 = self.decoder_1(inp, s3)
-            s4 = self.decoder_2(s3[0], s4)
-            inp = s4[0]
-            outputs.append(inp)
+            inp, frames = feats[:, -1], []  # the last context frame, then each predicted (or teacher) frame
+            for step in range(horizon):
+                dec = self._climb(self.decoder, inp, dec)
+                frame = torch.sigmoid(self.stem.decode(dec[-1][0].unsqueeze(2), skip))  # (B, 1, C, H, W)
+                frames.append(frame)
+                if step + 1 < horizon:
+                    nxt = frame[:, 0]
+                    if teacher is not None:
+                        nxt = torch.where(teacher_mask[:, step].view(b, 1, 1, 1), teacher[:, step].to(nxt.dtype), nxt)
+                    inp = self.stem.encode(nxt)[0]  # (B, C, H, W) -> (B, cin, h, w)
+            future = torch.cat(frames, dim=1)  # (B, horizon, C, H, W)
+        if not with_context:
+            return future
+        past = torch.sigmoid(self.context_head.decode(torch.stack(guesses, dim=2), skip))  # (B, T-1, C, H, W)
+        return torch.cat([past, future.to(past.dtype)], dim=1)
 
-        n = len(outputs)  # horizon, plus T - 1 with_context
-        y = torch.stack(outputs, dim=2)  # (B, nf, n, H/p, W/p), Conv3d wants channels before time
-        y = self.head(y)  # (B, C*p*p, n, H/p, W/p)
-        y = y.transpose(1, 2).flatten(0, 1)  # (B*n, C*p*p, H/p, W/p)
-        y = F.pixel_shuffle(y, p)  # (B*n, C, H, W)
-        return torch.sigmoid(y.unflatten(0, (b, n)))  # (B, n, C, H, W)
+    @staticmethod
+    def _climb(cells: nn.ModuleList, x: torch.Tensor, states: list) -> list:
+        """One time step up a stack of cells: each cell's new h is the next one's input."""
+        new = []
+        for cell, state in zip(cells, states):
+            state = cell(x, state)
+            x = state[0]
+            new.append(state)
+        return new
+
+    def num_parameters(self) -> int:
+        """Trainable parameters."""
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def macs_per_sequence(self, context: int = 10, horizon: int = 10, side: int = 64) -> int:
+        """Multiply-accumulates of one context -> horizon prediction, counted on the real forward (convolutions only)."""
+        total = 0
+
+        def count(module, args, out):
+            nonlocal total
+            taps = math.prod(module.kernel_size) // module.groups  # batch is 1, so numel() counts one sequence
+            if isinstance(module, nn.ConvTranspose2d):  # every input value scatters into taps x out_channels outputs
+                total += args[0].numel() * module.out_channels * taps
+            else:  # every output value gathers taps x in_channels inputs
+                total += out.numel() * module.in_channels * taps
+
+        convs = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d))]
+        handles = [m.register_forward_hook(count) for m in convs]
+        try:
+            p = next(self.parameters())
+            self(torch.zeros(1, context, self.config.channels, side, side, device=p.device, dtype=p.dtype), horizon)
+        finally:
+            for h in handles:
+                h.remove()
+        return total
+
+    @contextlib.contextmanager
+    def trace(self):
+        """Record every cell step of the next forward passes: yields a list that fills, in execution order, with
+        {"part", "layer" (1-based), "step" (0-based within the part), "i", "f", "o", "h"}, tensors (hidden, h, w)
+        of batch element 0 as float32 on the CPU."""
+        steps, counters, handles = [], {}, []
+        for part, cells in (("encoder", self.encoder), ("decoder", self.decoder)):
+            for n, cell in enumerate(cells, 1):
+                def hook(module, args, out, part=part, layer=n):
+                    step = counters.get((part, layer), 0)
+                    counters[(part, layer)] = step + 1
+                    steps.append({"part": part, "layer": layer, "step": step,
+                                  **{k: v[0].detach().float().cpu() for k, v in out.items()}})
+                handles.append(cell.tap.register_forward_hook(hook))
+        try:
+            yield steps
+        finally:
+            for h in handles:
+                h.remove()
