@@ -177,6 +177,9 @@ def test_client_sample_and_predict_file(server, tmp_path, sequence):
     with pytest.raises(AppError, match="could not decode it"):
         client.predict([handle_file(str(tmp_path / "bad.mp4"))], 10, 0, api_name="/predict_file")
     assert n_frames(client.predict(8, 1, 0.1, 3, api_name="/sample")[0][0]) == 13  # still serving
+    # requests at once each see their own model internals (the trace hooks are shared by the one model)
+    jobs = [client.submit(s, 2, 0.1, 5 + s, api_name="/sample") for s in range(4)]
+    assert [j.result(timeout=300)[OUT["inside"]]["frames"] for j in jobs] == [15, 16, 17, 18]
 
 
 def chrome(width: int):
