@@ -147,6 +147,23 @@ def _check_side(name: str, w: int, h: int) -> None:
         raise ClipError(f"{name}: frames of {w}x{h} pixels; at most {MAX_SIDE}x{MAX_SIDE} are accepted")
 
 
+def _colour(im: Image.Image) -> str:
+    """How an image stores its pixels, for the note: a grey GIF is 'grey (palette)', a 16-bit PNG '16-bit grey'."""
+    if im.mode in ("P", "PA"):
+        palette = np.asarray(im.getpalette() or [0, 0, 0], np.uint8).reshape(-1, 3)
+        return "grey (palette)" if (palette == palette[:, :1]).all() else "colour (palette)"
+    if im.mode.startswith("I"):
+        return "16-bit grey"
+    return {"L": "grey", "LA": "grey+alpha", "1": "black-and-white"}.get(im.mode, im.mode)  # RGB, RGBA, CMYK...
+
+
+def _grey(frame: Image.Image) -> np.ndarray:
+    """One frame as grey float (H, W) in [0, 1]: BT.601 luma, alpha dropped; 16-bit frames keep their range."""
+    if frame.mode.startswith("I"):  # "L" would clip 16-bit values at 255
+        return np.clip(np.asarray(frame, dtype=np.float32) / 65535.0, 0.0, 1.0)
+    return np.asarray(frame.convert("L"), dtype=np.float32) / 255.0
+
+
 def _read_pillow(path: Path, budget: _Budget) -> tuple[list[np.ndarray], str]:
     """GIF, PNG or JPEG frames, each shrunk as decoded; the header is checked before any pixel."""
     try:
@@ -155,12 +172,11 @@ def _read_pillow(path: Path, budget: _Budget) -> tuple[list[np.ndarray], str]:
         raise ClipError(f"{path.name}: the image claims a gigantic canvas; at most {MAX_SIDE}x{MAX_SIDE} are accepted") from None
     with im:
         _check_side(path.name, *im.size)
-        colour = {"L": "grey", "LA": "grey+alpha", "1": "black-and-white"}.get(im.mode, "RGB" if im.mode != "RGBA" else "RGBA")
+        colour = _colour(im)
         out = []
         for frame in ImageSequence.Iterator(im):
             budget.tick(*im.size)
-            grey = np.asarray(frame.convert("L"), dtype=np.float32) / 255.0  # BT.601 luma, alpha dropped
-            out.append(_shrink(grey[None])[0])
+            out.append(_shrink(_grey(frame)[None])[0])
         return out, _describe(len(out), im.size[1], im.size[0], colour)
 
 

@@ -77,6 +77,8 @@ def write_upload(kind: str, folder: Path, seq: np.ndarray) -> list[str]:
     if kind == "npy_thw":
         np.save(folder / "clip.npy", seq)
         return [str(folder / "clip.npy")]
+    if kind == "gif":
+        assert "64x64 grey (palette)" in note  # not "RGB": the GIF stores a palette of greys
     if kind == "npy_thwc_big_colour":  # another size and colour: 96x128 RGB
         big = np.zeros((len(seq), 96, 128, 3), np.uint8)
         big[:, 16:80, 32:96] = rgb
@@ -101,6 +103,8 @@ def test_upload_kinds(tmp_path, sequence, kind):
     note = out[OUT["note"]]
     assert n_frames(out[0][0]) == 20 and out[OUT["mse"]] is not None and "Input fixed" not in note
     assert "context = frames 1-10, truth = frames 11-20" in note
+    if kind == "gif":
+        assert "64x64 grey (palette)" in note  # not "RGB": the GIF stores a palette of greys
     if kind == "npy_thwc_big_colour":
         assert "128x96 RGB" in note and "64x64 grey" in note
     if kind == "canonical":

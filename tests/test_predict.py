@@ -123,3 +123,13 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, tiny_weights, case):
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert "error:" in r.stderr
+
+
+def test_notes_describe_how_images_store_pixels(tmp_path, sequence):
+    u8 = (sequence * 255).astype(np.uint8)
+    iio.imwrite(tmp_path / "grey.gif", u8, extension=".gif", duration=100, loop=0)  # a palette of greys
+    assert "grey (palette)" in clips.read_clip(tmp_path / "grey.gif").note
+    iio.imwrite(tmp_path / "deep.png", u8[3].astype(np.uint16) * 257)  # 16-bit grey, same picture
+    clip = clips.read_clip([tmp_path / "deep.png"])
+    assert "16-bit grey" in clip.note and "RGB" not in clip.note
+    assert np.abs(clip.frames[0] - sequence[3]).max() < 1 / 255  # the range kept, not clipped at 255
