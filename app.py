@@ -250,11 +250,12 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
                     speed = gr.Slider(*SPEEDS, value=SPEED, step=0.01, label="Speed (fraction of the free range per frame)")
                     sample_btn = gr.Button("Sample", variant="primary", elem_id="sample-button")
                 with gr.Tab("Upload", id="upload"):
-                    files = gr.File(file_count="multiple", label=f"Clip: {clips.ACCEPTED}", file_types=list(clips.SUFFIXES))
+                    files = gr.File(file_count="multiple", label=f"Clip: {clips.ACCEPTED}", file_types=list(clips.SUFFIXES),
+                                    elem_id="files")
                     index = gr.Number(value=0, precision=0, minimum=0, label="Sequence index (canonical (20, N, 64, 64) .npy only)")
                     fix = gr.Checkbox(True, label="Fix the input",
                                       info="Invert a bright background, lift a grey one to black, stretch faint shapes.")
-                    upload_btn = gr.Button("Predict", variant="primary")
+                    upload_btn = gr.Button("Predict", variant="primary", elem_id="upload-button")
             horizon = gr.Slider(1, MAX_HORIZON, value=FUTURE, step=1, label="Prediction horizon (frames)", elem_id="horizon",
                                 info=f"Trained for {FUTURE}; beyond {FUTURE} is extrapolation. Release to re-run.")
             gr.Markdown("**Ready sequences**: click one to predict it")
@@ -266,7 +267,7 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
             note = gr.Markdown(label="Note", elem_id="note")
     with gr.Row():
         mse_plot = gr.LinePlot(x="frames ahead", y="MSE per frame", color="predictor", label="MSE per frame (lower is better)",
-                               color_map=COLOURS, min_width=280)
+                               color_map=COLOURS, min_width=280, elem_id="mse-plot")
         ssim_plot = gr.LinePlot(x="frames ahead", y="SSIM", color="predictor", label="SSIM (higher is better)",
                                 color_map=COLOURS, min_width=280)
         table = gr.Dataframe(headers=["metric", *showcase.PREDICTORS], label="Metrics (mean over the horizon)",
@@ -283,7 +284,8 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
 
     OUTPUTS = [downloads, note, table, mse_plot, ssim_plot, strip, comparison, cells]
     sample_in = [seed, num_digits, speed, horizon]
-    model_call = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model"}
+    # progress and errors show on the note alone: earlier results stay visible, uncovered, while a new one runs or fails
+    model_call = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "show_progress_on": [note]}
     live = {**model_call, "trigger_mode": "always_last", "api_visibility": "private"}
 
     # the public API first, so these two keep their names; every other listener is private

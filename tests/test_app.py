@@ -250,7 +250,20 @@ def test_browser_result_on_arrival_player_slider_and_example(server):
         browser.execute_script("""const s = document.querySelector('#horizon input[type=range]'); s.value = 17;
             s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));""")
         wait.until(lambda b: b.execute_script(PLAYER)["frames"] == 27)
-        # a ready sequence: its result plays, the Upload tab is selected, and the note names the clip
+        # an error keeps the earlier result on the page, uncovered
+        browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Upload']").click()
+        bad = ARTIFACTS / "bad.gif"
+        bad.write_bytes(b"GIF89a not really")
+        browser.find_element(By.CSS_SELECTOR, "#files input[type=file]").send_keys(str(bad))
+        predict = browser.find_element(By.ID, "upload-button")
+        wait.until(lambda b: predict.is_enabled() and "bad" in b.find_element(By.ID, "files").get_attribute("textContent"))
+        predict.click()
+        wait.until(lambda b: "could not decode it" in b.find_element(By.TAG_NAME, "body").text)
+        assert browser.execute_script(PLAYER)["frames"] == 27  # still the slider's result
+        assert browser.execute_script("return document.querySelectorAll('#player .error, #mse-plot .error').length") == 0
+        assert browser.find_element(By.CSS_SELECTOR, "#mse-plot canvas, #mse-plot svg").is_displayed()
+        # a ready sequence, clicked from the Sample tab: its result plays, in view, and the Upload tab is selected
+        browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Sample']").click()
         browser.find_elements(By.CSS_SELECTOR, "#examples button.thumbnail-item, #examples .thumbnail-item")[0].click()
         wait.until(lambda b: "20 frames" in b.find_element(By.ID, "note").text)
         selected = browser.find_element(By.CSS_SELECTOR, "button[role=tab][aria-selected=true]").text
