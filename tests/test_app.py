@@ -246,6 +246,9 @@ def test_browser_result_on_arrival_player_slider_and_example(server):
         state = browser.execute_script(PLAYER)
         assert state["frame"] == 14 and state["counter"].startswith("frame 15/20: predicted +5/10")
         screenshot(browser, "app_1280")
+        # the dice samples at once: a new seed and its prediction, no Sample click
+        browser.find_element(By.ID, "dice").click()
+        wait.until(lambda b: "Sampled seed" in (t := b.find_element(By.ID, "note").text) and "Sampled seed 0:" not in t)
         # releasing the horizon slider re-runs the current input
         browser.execute_script("""const s = document.querySelector('#horizon input[type=range]'); s.value = 17;
             s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));""")
@@ -288,3 +291,15 @@ def test_browser_phone_width_has_no_sideways_overflow(server):
         screenshot(browser, "app_400")
     finally:
         browser.quit()
+
+
+def test_cache_cleaning_never_removes_the_example_thumbnails():
+    """delete_cache removes old request files hourly; the ready sequences' thumbnails must survive it."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    thumbnails = [item["image"]["path"] for item in app.examples.value]
+    assert len(thumbnails) == len(app.EXAMPLES)
+    assert set(thumbnails) <= set().union(*app.demo.temp_file_sets)  # they live in Gradio's cache, so cleaning sees them
+    delete_files_created_by_app(app.demo, None)  # what the hourly clean does, with every file old enough
+    assert all(Path(p).is_file() for p in thumbnails)
+    assert all(Path(p).is_file() for p in app.EXAMPLES)  # clicks read the originals, never the cache
