@@ -5,15 +5,13 @@ ConvLSTM's future beside the truth, and what its gates do while it predicts.
 """
 import functools
 import logging
-import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
-from convlstm import clips, guidance, inside, showcase
+from convlstm import clips, forms, guidance, inside, showcase, workdirs
 from convlstm.api import MAX_HORIZON, default_model, split_context
 from convlstm.data import CONTEXT, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
 from convlstm.media import FPS
@@ -31,19 +29,15 @@ log = logging.getLogger("convlstm.app")
 
 def _workdir() -> Path:
     """A fresh folder for one request's files; folders older than KEEP_S are removed on the way."""
-    WORK.mkdir(exist_ok=True)
-    for old in WORK.iterdir():
-        if time.time() - old.stat().st_mtime > KEEP_S:
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=WORK))
+    return workdirs.fresh(WORK, KEEP_S)
 
 
-def _whole(value, name: str) -> int:
-    """A form value as an int, or a gr.Error that names the field."""
+def _form(value, name: str, low: float, high: float | None = None, whole: bool = True):
+    """A form value checked by forms.number, or a gr.Error that names the field."""
     try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise gr.Error(f"{name} must be a whole number, got {value!r}") from None
+        return forms.number(value, name, low, high, whole)
+    except forms.FormError as e:
+        raise gr.Error(str(e)) from None
 
 
 def _user_errors(handler):
@@ -69,11 +63,8 @@ def _outputs(shown: showcase.Shown, note: str, horizon: int) -> tuple:
 @_user_errors
 def sample(seed: float, num_digits: float, speed: float, horizon: float):
     """A new MovingMNIST sequence from the test digits, and the model's prediction of it."""
-    seed, num_digits, horizon = _whole(seed, "seed"), _whole(num_digits, "digits"), _whole(horizon, "horizon")
-    if not 1 <= horizon <= MAX_HORIZON or not NUM_DIGITS[0] <= num_digits <= NUM_DIGITS[1] \
-            or not SPEEDS[0] <= (speed or 0) <= SPEEDS[1] or seed < 0:
-        raise gr.Error(f"horizon must be 1-{MAX_HORIZON}, digits {NUM_DIGITS[0]}-{NUM_DIGITS[1]}, "
-                       f"speed {SPEEDS[0]}-{SPEEDS[1]}, seed >= 0")
+    seed, num_digits, horizon = _form(seed, "seed", 0), _form(num_digits, "digits", *NUM_DIGITS), _form(horizon, "horizon", 1, MAX_HORIZON)
+    speed = _form(speed, "speed", *SPEEDS, whole=False)
     seq = generate_sequence(np.random.default_rng(seed), load_digits("test"), num_frames=CONTEXT + horizon,
                             num_digits=num_digits, speed=float(speed))
     note = (f"Sampled seed {seed}: {num_digits} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
@@ -87,13 +78,13 @@ def predict_file(files, horizon: float, index: float, fix: bool = True):
 
     fix: invert / lift / stretch a clip that is far from bright-on-black (see convlstm.guidance).
     """
-    horizon, index = _whole(horizon, "horizon"), _whole(index or 0, "sequence index")
+    horizon = _form(horizon, "horizon", 1, MAX_HORIZON)
+    index = _form(0 if index is None else index, "sequence index", 0)
     if not files:
         raise gr.Error(f"Upload a clip first: {clips.ACCEPTED}.")
-    if not 1 <= horizon <= MAX_HORIZON:
-        raise gr.Error(f"horizon must be 1-{MAX_HORIZON}")
     paths = [Path(f) for f in (files if isinstance(files, list) else [files])]
     try:
+        clips.admit_upload(paths)
         clip = clips.read_clip(paths, index)
     except clips.ClipError as e:
         raise gr.Error(str(e)) from None

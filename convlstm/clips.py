@@ -1,29 +1,24 @@
 """Clips in: safe decoding of user files and the one preprocessing step to the model's 64x64 grey frames.
 
-Every upload is hostile until checked. Before any pixel is decoded we check the size in bytes, the format
-by content (magic bytes, not the name), and the dimensions from the header; while decoding we cap the frame
-count and the time, and shrink each frame to 64x64 grey as it arrives, so memory never holds more than one
-full-size frame. Anything wrong becomes a ClipError whose message says what was wrong and what is accepted.
+Every upload is hostile until checked. In the server's own process we check the request as a whole
+(files, bytes), each file's size, its format by content (magic bytes, not the name) and its structure
+(headers.py: declared dimensions, frames, blocks, metadata). Only then is it decoded, in a sandboxed
+worker process (sandbox.py) capped in memory and time, whose readers (decode.py) check every decoded
+frame and shrink it to 64x64 grey before the next, so memory holds one full-size frame at a time. Anything
+wrong becomes a ClipError whose message says what was wrong and what is accepted.
 """
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
-import torch
-import torch.nn.functional as F
-from PIL import Image, ImageSequence
 
-from .data import CANVAS
+from . import headers, sandbox
+from .frames import CANVAS, COLOURS, describe, shrink
+from .limits import (ACCEPTED, MAX_BYTES, MAX_FILES, MAX_FRAMES, MAX_MEMORY, MAX_REQUEST_BYTES, MAX_SECONDS,
+                     MAX_SIDE, ClipError)
 
-ACCEPTED = "an animated GIF, an MP4/WebM clip, a .npy array (T, H, W) or (T, H, W, C), or PNG/JPG frames"
-MAX_BYTES = 20 * 2**20  # per file: a 20-frame clip needs a few hundred KB
-MAX_FRAMES = 300  # frames decoded per clip; the model needs 10
-MAX_SIDE = 4096  # pixels, either side of a frame
-MAX_SECONDS = 20.0  # wall time to decode one clip
-MAX_PIXELS = 300 * 1280 * 720  # full-size pixels decoded per clip: 300 frames of 720p, or fewer larger ones
-MAX_NPY_HEADER = 10_000  # bytes; numpy's own safety default
+__all__ = ["ACCEPTED", "KINDS", "MAX_BYTES", "MAX_FRAMES", "MAX_SIDE", "SUFFIXES", "Clip", "ClipError",
+           "admit_upload", "prepare", "read_clip", "sniff", "to_model_frames"]
 
 # content kind -> (magic test, file suffixes that may carry it)
 KINDS = {
@@ -36,10 +31,9 @@ KINDS = {
 }
 SUFFIXES = tuple(s for _, suffixes in KINDS.values() for s in suffixes)
 IMAGE_KINDS = ("PNG", "JPEG")
-
-
-class ClipError(ValueError):
-    """A clip the package cannot use; the message says what was wrong and what is accepted."""
+WORKER = f"{__package__}.decode:handle"
+CAPS = sandbox.Caps(memory=MAX_MEMORY, cpu_s=MAX_SECONDS, wall_s=MAX_SECONDS,
+                    reply=2**16 + (MAX_FRAMES + 1) * CANVAS * CANVAS)
 
 
 @dataclass(frozen=True)
@@ -48,39 +42,10 @@ class Clip:
     note: str  # what preprocessing did, for the user, e.g. "48 frames 320x240 RGB -> 64x64 grey"
 
 
-def _describe(t: int, h: int, w: int, colour: str) -> str:
-    note = f"{t} frame{'s' * (t != 1)} {w}x{h} {colour}"
-    side = max(h, w)
-    if h != w:
-        note += f", padded to {side}x{side}"
-    if side != CANVAS or colour != "grey":
-        note += f" -> {CANVAS}x{CANVAS} grey"
-    return note
-
-
-def _shrink(a: np.ndarray) -> np.ndarray:
-    """Grey float frames (T, H, W) -> (T, 64, 64): pad to a square with black, then area-average (or upsample)."""
-    _, h, w = a.shape
-    side = max(h, w)
-    if h != w:
-        top, left = (side - h) // 2, (side - w) // 2
-        a = np.pad(a, ((0, 0), (top, side - h - top), (left, side - w - left)))
-    if side != CANVAS:
-        x = torch.from_numpy(np.ascontiguousarray(a)).unsqueeze(1)  # (T, H, W) -> (T, 1, H, W)
-        if side > CANVAS:
-            x = F.interpolate(x, size=(CANVAS, CANVAS), mode="area")
-        else:
-            x = F.interpolate(x, size=(CANVAS, CANVAS), mode="bilinear", align_corners=False)
-        a = x.squeeze(1).clamp(0, 1).numpy()  # (T, 1, 64, 64) -> (T, 64, 64)
-    return np.ascontiguousarray(a, dtype=np.float32)
-
-
 def to_model_frames(array: np.ndarray) -> Clip:
-    """The one preprocessing step: (T, H, W) or (T, H, W, C) -> 64x64 grey Clip.
+    """The one preprocessing step, for frames already in memory: (T, H, W) or (T, H, W, C) -> 64x64 grey Clip.
 
-    Accepts uint8 (or other integers in 0-255) and floats in [0, 1]. Colour becomes luma (ITU-R BT.601),
-    alpha is dropped, non-square frames are padded with black to a square (nothing is cropped), and the
-    square is area-averaged down (or bilinearly up) to 64x64.
+    Accepts uint8 (or other integers in 0-255), bool and floats in [0, 1]; see frames.py for the rest.
     """
     a = np.asarray(array)
     if a.ndim == 3:
@@ -90,22 +55,7 @@ def to_model_frames(array: np.ndarray) -> Clip:
     t, h, w, c = a.shape
     if max(h, w) > MAX_SIDE or t > MAX_FRAMES:
         raise ClipError(f"at most {MAX_FRAMES} frames of at most {MAX_SIDE}x{MAX_SIDE} pixels, got {t} of {w}x{h}")
-    if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
-        if a.size and (a.min() < 0 or a.max() > 255):
-            raise ClipError(f"integer frames must hold values 0-255, got {a.min()} to {a.max()}")
-        a = a.astype(np.float32) / 255.0
-    elif np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float32)
-        if not np.isfinite(a).all() or a.min() < 0.0 or a.max() > 1.0:
-            raise ClipError("float frames must be finite and in [0, 1]; scale them, or pass uint8 0-255")
-    else:
-        raise ClipError(f"frames must be numbers (uint8 0-255 or float in [0, 1]), got dtype {a.dtype}")
-    colour = {1: "grey", 2: "grey+alpha", 3: "RGB", 4: "RGBA"}[c]
-    if c >= 3:
-        a = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # (T, H, W, 3) -> (T, H, W)
-    else:
-        a = a[..., 0]  # (T, H, W, 1|2) -> (T, H, W): grey, alpha dropped
-    return Clip(_shrink(a), _describe(t, h, w, colour))
+    return Clip(np.stack([shrink(frame) for frame in a]), describe(t, h, w, COLOURS[c]))
 
 
 def sniff(path: Path) -> str:
@@ -124,138 +74,70 @@ def sniff(path: Path) -> str:
     return kind
 
 
-class _Budget:
-    """Counts decoded frames, full-size pixels and wall time against MAX_FRAMES, MAX_PIXELS and MAX_SECONDS."""
-
-    def __init__(self, name: str):
-        self.name, self.frames, self.pixels, self.start = name, 0, 0, time.monotonic()
-
-    def tick(self, width: int, height: int) -> None:
-        self.frames += 1
-        self.pixels += width * height
-        if self.frames > MAX_FRAMES:
-            raise ClipError(f"{self.name}: more than {MAX_FRAMES} frames; send a shorter clip (the model needs 10)")
-        if self.pixels > MAX_PIXELS:
-            raise ClipError(f"{self.name}: {self.frames} frames of {width}x{height} exceed the decoding budget of "
-                            f"{MAX_PIXELS / 1e6:.0f} megapixels; send fewer or smaller frames")
-        if time.monotonic() - self.start > MAX_SECONDS:
-            raise ClipError(f"{self.name}: decoding took over {MAX_SECONDS:.0f} s; send a smaller or shorter clip")
+def _check_request(paths: list[Path]) -> None:
+    if len(paths) > MAX_FILES:
+        raise ClipError(f"{len(paths)} files in one request; at most {MAX_FILES} (one clip, or up to {MAX_FILES} "
+                        "PNG/JPEG frames)")
+    total = sum(p.stat().st_size for p in paths)
+    if len(paths) > 1 and total > MAX_REQUEST_BYTES:
+        raise ClipError(f"{total / 2**20:.1f} MB in one request; at most {MAX_REQUEST_BYTES / 2**20:.0f} MB for "
+                        "all files together")
 
 
-def _check_side(name: str, w: int, h: int) -> None:
-    if w < 1 or h < 1 or max(w, h) > MAX_SIDE:
-        raise ClipError(f"{name}: frames of {w}x{h} pixels; at most {MAX_SIDE}x{MAX_SIDE} are accepted")
-
-
-def _colour(im: Image.Image) -> str:
-    """How an image stores its pixels, for the note: a grey GIF is 'grey (palette)', a 16-bit PNG '16-bit grey'."""
-    if im.mode in ("P", "PA"):
-        palette = np.asarray(im.getpalette() or [0, 0, 0], np.uint8).reshape(-1, 3)
-        return "grey (palette)" if (palette == palette[:, :1]).all() else "colour (palette)"
-    if im.mode.startswith("I"):
-        return "16-bit grey"
-    return {"L": "grey", "LA": "grey+alpha", "1": "black-and-white"}.get(im.mode, im.mode)  # RGB, RGBA, CMYK...
-
-
-def _grey(frame: Image.Image) -> np.ndarray:
-    """One frame as grey float (H, W) in [0, 1]: BT.601 luma, alpha dropped; 16-bit frames keep their range."""
-    if frame.mode.startswith("I"):  # "L" would clip 16-bit values at 255
-        return np.clip(np.asarray(frame, dtype=np.float32) / 65535.0, 0.0, 1.0)
-    return np.asarray(frame.convert("L"), dtype=np.float32) / 255.0
-
-
-def _read_pillow(path: Path, budget: _Budget) -> tuple[list[np.ndarray], str]:
-    """GIF, PNG or JPEG frames, each shrunk as decoded; the header is checked before any pixel."""
+def admit_upload(paths: list[Path]) -> None:
+    """The app's uploads as a whole: too many files or bytes is a ClipError, and the refused files are deleted."""
     try:
-        im = Image.open(path)  # reads the header only
-    except Image.DecompressionBombError:  # Pillow's own guard fires on absurd canvases before ours can
-        raise ClipError(f"{path.name}: the image claims a gigantic canvas; at most {MAX_SIDE}x{MAX_SIDE} are accepted") from None
-    with im:
-        _check_side(path.name, *im.size)
-        colour = _colour(im)
-        out = []
-        for frame in ImageSequence.Iterator(im):
-            budget.tick(*im.size)
-            out.append(_shrink(_grey(frame)[None])[0])
-        return out, _describe(len(out), im.size[1], im.size[0], colour)
+        _check_request(paths)
+    except ClipError:
+        for p in paths:  # a refused request must not park its files in the server's upload folder
+            p.unlink(missing_ok=True)
+        raise
 
 
-def _read_video(path: Path, budget: _Budget) -> tuple[list[np.ndarray], str]:
-    """MP4/WebM frames through PyAV (FFmpeg), each shrunk as decoded; dimensions checked from the stream first."""
-    with iio.imopen(path, "r", plugin="pyav") as video:
-        _, h, w, _ = video.properties().shape  # stream metadata, no pixels
-        _check_side(path.name, w, h)
-        out = []
-        for frame in video.iter(format="gray"):
-            budget.tick(w, h)
-            out.append(_shrink(frame[None].astype(np.float32) / 255.0)[0])
-    return out, _describe(len(out), h, w, "video")
-
-
-def _read_npy(path: Path, index: int) -> Clip:
-    """A .npy of one sequence, or sequence `index` of a canonical (T, N, H, W) file; the header is checked first."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = reader(f, max_header_size=MAX_NPY_HEADER)
-        offset = f.tell()
-    if dtype.hasobject or dtype.kind not in "buif":
-        raise ClipError(f"{path.name}: dtype {dtype} is not accepted; save numbers (uint8 0-255 or float 0-1)")
-    if len(shape) not in (3, 4):
-        raise ClipError(f"{path.name}: shape {shape}; expected (T, H, W), (T, H, W, C) or canonical (T, N, H, W)")
-    if path.stat().st_size - offset != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
-        raise ClipError(f"{path.name}: the header promises shape {shape} {dtype} but the data has another length (truncated?)")
-    data = np.load(path, mmap_mode="r", allow_pickle=False)  # nothing read until sliced
-    note = ""
-    if data.ndim == 4 and data.shape[-1] not in (1, 2, 3, 4):  # canonical Moving MNIST layout, time first
-        if not 0 <= index < data.shape[1]:
-            raise ClipError(f"{path.name} holds {data.shape[1]} sequences (T, N, H, W); choose an index 0-{data.shape[1] - 1}")
-        note = f"sequence {index} of {data.shape[1]}: "
-        data = data[:, index]  # (T, N, H, W) -> (T, H, W)
+def prepare(source: str | Path | list, index: int = 0, max_bytes: int = MAX_BYTES) -> dict:
+    """The in-process checks (request, size, magic bytes, structure): a decoding job, or a ClipError."""
+    paths = sorted(map(Path, source), key=lambda p: p.name) if isinstance(source, (list, tuple)) else [Path(source)]
+    if not paths:
+        raise ClipError(f"no file given; accepted: {ACCEPTED}")
+    _check_request(paths)
     try:
-        clip = to_model_frames(np.array(data[:MAX_FRAMES + 1]))  # one more than allowed, so the cap still speaks
-    except ClipError as e:
-        raise ClipError(f"{path.name}: {e}") from None
-    return Clip(clip.frames, note + clip.note)
+        kinds = [sniff(p) for p in paths]
+        for p, kind in zip(paths, kinds):
+            if kind != "NPY" and p.stat().st_size > max_bytes:  # .npy frames are read one at a time
+                raise ClipError(f"{p.name}: {p.stat().st_size / 2**20:.1f} MB; at most {max_bytes / 2**20:.0f} MB per file")
+        if len(paths) > 1 and any(k not in IMAGE_KINDS for k in kinds):
+            raise ClipError(f"several files must all be PNG/JPEG images, one per frame; accepted: {ACCEPTED}")
+        if index != 0 and kinds[0] != "NPY":
+            raise ClipError(f"{paths[0].name}: the sequence index applies only to canonical (T, N, H, W) .npy files; "
+                            "set it to 0")
+        for p, kind in zip(paths, kinds):
+            headers.check(p, kind, index)
+    except ClipError:
+        raise
+    except Exception as e:  # a header too broken to parse
+        raise ClipError(f"{paths[0].name}: could not decode it ({type(e).__name__}: damaged, truncated or an "
+                        f"unusual encoding); accepted: {ACCEPTED}") from None
+    return {"paths": [str(p) for p in paths], "kinds": kinds, "index": index}
 
 
 def read_clip(source: str | Path | list, index: int = 0, max_bytes: int = MAX_BYTES) -> Clip:
     """A file, or a list of PNG/JPEG frames taken in name order, as a model-ready Clip (or a ClipError).
 
-    `index` picks the sequence of a canonical (T, N, H, W) .npy; .npy files are memory-mapped, so max_bytes
-    applies to the other formats only.
+    `index` picks the sequence of a canonical (T, N, H, W) .npy; .npy files are read one frame at a time,
+    so max_bytes applies to the other formats only.
     """
-    paths = sorted(map(Path, source), key=lambda p: p.name) if isinstance(source, (list, tuple)) else [Path(source)]
-    if not paths:
-        raise ClipError(f"no file given; accepted: {ACCEPTED}")
-    if len(paths) > MAX_FRAMES:
-        raise ClipError(f"{len(paths)} files; at most {MAX_FRAMES} frames are accepted")
+    job = prepare(source, index, max_bytes)
+    name = Path(job["paths"][0]).name
     try:
-        kinds = [sniff(p) for p in paths]
-        for p, kind in zip(paths, kinds):
-            if kind != "NPY" and p.stat().st_size > max_bytes:
-                raise ClipError(f"{p.name}: {p.stat().st_size / 2**20:.1f} MB; at most {max_bytes / 2**20:.0f} MB per file")
-        if len(paths) > 1:
-            if any(k not in IMAGE_KINDS for k in kinds):
-                raise ClipError(f"several files must all be PNG/JPEG images, one per frame; accepted: {ACCEPTED}")
-            budget, frames, notes = _Budget(paths[0].name), [], set()
-            for p in paths:
-                one, note = _read_pillow(p, budget)
-                frames += one
-                notes.add(note.removeprefix("1 frame "))
-            if len(notes) > 1:
-                raise ClipError("the image frames differ in size or colour; give frames of one size")
-            return Clip(np.stack(frames), f"{len(paths)} image files in name order: {len(frames)} frames {notes.pop()}")
-        path, kind = paths[0], kinds[0]
-        if kind == "NPY":
-            return _read_npy(path, index)
-        reader = _read_video if kind in ("MP4", "WebM") else _read_pillow
-        frames, note = reader(path, _Budget(path.name))
-        if not frames:
-            raise ClipError(f"{path.name}: no frames could be decoded; accepted: {ACCEPTED}")
-        return Clip(np.stack(frames), note)
-    except ClipError:
-        raise
-    except Exception as e:  # decoders raise many types; the user needs one clear message
-        raise ClipError(f"{paths[0].name}: could not decode it ({type(e).__name__}: damaged, truncated or an unusual "
-                        f"encoding); accepted: {ACCEPTED}") from None
+        header, payload = sandbox.run(WORKER, job, CAPS)
+    except sandbox.WorkerFailed as e:
+        if str(e) == "time":
+            raise ClipError(f"{name}: decoding took over {MAX_SECONDS:.0f} s; send a smaller or shorter clip") from None
+        raise ClipError(f"{name}: the decoder failed on it (damaged or hostile file); accepted: {ACCEPTED}") from None
+    if "error" in header:
+        raise ClipError(str(header["error"]))
+    t = header.get("frames")
+    if not isinstance(t, int) or not 1 <= t <= MAX_FRAMES or len(payload) != t * CANVAS * CANVAS:
+        raise ClipError(f"{name}: the decoder failed on it (damaged or hostile file); accepted: {ACCEPTED}")
+    frames = np.frombuffer(payload, np.uint8).reshape(t, CANVAS, CANVAS).astype(np.float32) / np.float32(255)
+    return Clip(frames, str(header.get("note", ""))[:500])

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CANVAS = 64  # frame side in pixels
+from .frames import CANVAS  # the frame side, shared with the upload preprocessing
+
 DIGIT = 28  # MNIST digit side in pixels
 FREE = CANVAS - DIGIT  # the top-left corner ranges over 0..FREE pixels
 SPEED = 0.1  # standard step per frame, as a fraction of the free range (3.6 px)

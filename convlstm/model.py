@@ -209,7 +209,7 @@ class Seq2Seq(nn.Module):
                         nxt = torch.where(teacher_mask[:, step].view(b, 1, 1, 1), teacher[:, step].to(nxt.dtype), nxt)
                     inp = self.stem.encode(nxt)[0]  # (B, C, H, W) -> (B, cin, h, w)
             future = torch.cat(frames, dim=1)  # (B, horizon, C, H, W)
-        if not with_context:
+        if not with_context or not guesses:  # one context frame: nothing to guess
             return future
         past = torch.sigmoid(self.context_head.decode(torch.stack(guesses, dim=2), skip))  # (B, T-1, C, H, W)
         return torch.cat([past, future.to(past.dtype)], dim=1)

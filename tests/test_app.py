@@ -77,8 +77,6 @@ def write_upload(kind: str, folder: Path, seq: np.ndarray) -> list[str]:
     if kind == "npy_thw":
         np.save(folder / "clip.npy", seq)
         return [str(folder / "clip.npy")]
-    if kind == "gif":
-        assert "64x64 grey (palette)" in note  # not "RGB": the GIF stores a palette of greys
     if kind == "npy_thwc_big_colour":  # another size and colour: 96x128 RGB
         big = np.zeros((len(seq), 96, 128, 3), np.uint8)
         big[:, 16:80, 32:96] = rgb
@@ -104,7 +102,7 @@ def test_upload_kinds(tmp_path, sequence, kind):
     assert n_frames(out[0][0]) == 20 and out[OUT["mse"]] is not None and "Input fixed" not in note
     assert "context = frames 1-10, truth = frames 11-20" in note
     if kind == "gif":
-        assert "64x64 grey (palette)" in note  # not "RGB": the GIF stores a palette of greys
+        assert "64x64 grey palette" in note  # not "RGB" or "colour": the GIF stores a palette of greys
     if kind == "npy_thwc_big_colour":
         assert "128x96 RGB" in note and "64x64 grey" in note
     if kind == "canonical":
@@ -256,12 +254,12 @@ def test_browser_result_on_arrival_player_slider_and_example(server):
         # an error keeps the earlier result on the page, uncovered
         browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Upload']").click()
         bad = ARTIFACTS / "bad.gif"
-        bad.write_bytes(b"GIF89a not really")
+        bad.write_bytes(b"GIF89a not really")  # a header claiming a 28192x29807 canvas
         browser.find_element(By.CSS_SELECTOR, "#files input[type=file]").send_keys(str(bad))
         predict = browser.find_element(By.ID, "upload-button")
         wait.until(lambda b: predict.is_enabled() and "bad" in b.find_element(By.ID, "files").get_attribute("textContent"))
         predict.click()
-        wait.until(lambda b: "could not decode it" in b.find_element(By.TAG_NAME, "body").text)
+        wait.until(lambda b: "at most 4096x4096 are accepted" in b.find_element(By.TAG_NAME, "body").text)  # the toast
         assert browser.execute_script(PLAYER)["frames"] == 27  # still the slider's result
         assert browser.execute_script("return document.querySelectorAll('#player .error, #mse-plot .error').length") == 0
         assert browser.find_element(By.CSS_SELECTOR, "#mse-plot canvas, #mse-plot svg").is_displayed()
@@ -303,3 +301,25 @@ def test_cache_cleaning_never_removes_the_example_thumbnails():
     delete_files_created_by_app(app.demo, None)  # what the hourly clean does, with every file old enough
     assert all(Path(p).is_file() for p in thumbnails)
     assert all(Path(p).is_file() for p in app.EXAMPLES)  # clicks read the originals, never the cache
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: app.sample(0, 2.5, 0.1, 10), "digits must be a whole number"),  # refused, not truncated to 2
+    (lambda: app.sample(float("nan"), 2, 0.1, 10), "seed is NaN"),
+    (lambda: app.sample(0, 2, float("nan"), 10), "speed is NaN"),
+    (lambda: app.sample(0, 2, 0.1, float("inf")), "horizon is infinite"),
+    (lambda: app.predict_file(["x.gif"], 10, float("-inf")), "sequence index is infinite"),
+    (lambda: app.predict_file(["x.gif"], 7.5, 0), "horizon must be a whole number"),
+])
+def test_every_form_value_gets_a_message_that_names_it(call, message):
+    with pytest.raises(gr.Error, match=message):
+        call()
+
+
+def test_index_on_a_single_clip_and_empty_canonical_file_are_explained(tmp_path, sequence):
+    np.save(tmp_path / "thwc.npy", (sequence[..., None] * 255).astype(np.uint8))
+    with pytest.raises(gr.Error, match="applies only to canonical"):
+        app.predict_file([str(tmp_path / "thwc.npy")], 10, 1)
+    np.save(tmp_path / "empty.npy", np.zeros((20, 0, 64, 64), np.uint8))
+    with pytest.raises(gr.Error, match="N = 0"):
+        app.predict_file([str(tmp_path / "empty.npy")], 10, 0)

@@ -1,9 +1,11 @@
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
 import convlstm
-from convlstm.checkpoint import DEFAULT_WEIGHTS, load_weights, read_metadata, save_weights
+from convlstm.api import run
+from convlstm.checkpoint import DEFAULT_WEIGHTS, atomic_write, load_state, load_weights, read_metadata, save_state, save_weights
 from convlstm.model import ModelConfig, Seq2Seq
 
 
@@ -46,3 +48,47 @@ def test_readme_results_match_the_shipped_weights():
     text = README.read_text()
     assert "<!-- /results -->" in text and "| ConvLSTM (shipped) |" in text
     assert readme_with_results(text) == text, "run python -m tools.make_readme_media after evaluating new weights"
+
+
+def test_training_state_saved_on_one_device_loads_on_another(tmp_path, tiny_model):
+    """last.pt is read onto the CPU whatever device wrote it, then the optimizer moves its state to the model's."""
+    meta = Seq2Seq(tiny_model.config).to("meta")  # tensors on another device than the reader's
+    opt = torch.optim.AdamW(meta.parameters())
+    save_state(tmp_path / "last.pt", {"model": tiny_model.state_dict(), "optimizer": opt.state_dict(), "step": 3})
+    state = load_state(tmp_path / "last.pt")
+    assert all(v.device.type == "cpu" for v in state["model"].values()) and state["step"] == 3
+    opt.load_state_dict(state["optimizer"])  # moves to the parameters' device
+    save_weights(tiny_model, tmp_path / "w.safetensors")
+    moved = load_weights(tmp_path / "w.safetensors", "meta")
+    assert all(p.device.type == "meta" for p in moved.parameters())
+
+
+def test_writer_is_atomic(tmp_path):
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+
+    def torn(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(target, torn)
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]  # no temporary left behind
+
+
+def test_api_moves_inputs_to_the_models_device(tiny_model):
+    """run() sends the batch to the model's device: seen from inside the forward, on a model living on 'meta'."""
+    model = Seq2Seq(tiny_model.config).to("meta")
+    seen = []
+
+    class Seen(Exception):
+        pass
+
+    def look(module, args):
+        seen.append(args[0].device.type)
+        raise Seen  # a meta model computes no values; the device of its input is all this test needs
+
+    model.register_forward_pre_hook(look)
+    with pytest.raises(Seen):
+        run(model, np.zeros((1, 10, 64, 64), np.uint8), 2)
+    assert seen == ["meta"]

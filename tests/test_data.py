@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from convlstm.data import (
-    CANVAS, DIGIT, SPEED, Digits, MovingMNIST, fixed_set, generate_sequence, load_canonical, load_digits, render,
-    trajectory,
+    CANVAS, DIGIT, NUM_DIGITS, SPEED, SPEEDS, Digits, MovingMNIST, fixed_set, generate_sequence, generate_uint8,
+    load_canonical, load_digits, mixed_set, render, trajectory,
 )
 
 
@@ -64,10 +64,30 @@ def test_generator_uses_chosen_classes_and_digit_count():
     assert three.shape == (3, CANVAS, CANVAS)
 
 
-def test_fixed_sets_are_fixed_and_disjoint_in_digits():
-    v1, v2 = fixed_set("train", 3), fixed_set("train", 3)
-    t = fixed_set("test", 3)
-    assert np.array_equal(v1, v2) and not np.array_equal(v1, t)
+def test_fixed_sets_are_fixed_and_drawn_from_disjoint_digit_splits():
+    train, test = load_digits("train"), load_digits("test")
+    as_rows = lambda images: {im.tobytes() for im in images}  # noqa: E731
+    assert not as_rows(train.images) & as_rows(test.images)  # no MNIST image in both splits
+    v1, v2, t = fixed_set("train", 3), fixed_set("train", 3), fixed_set("test", 3)
+    assert np.array_equal(v1, v2) and np.array_equal(t, fixed_set("test", 3))
+    # each set is the same draws rendered from its own split: the same seed with the other split differs
+    seed = np.random.default_rng(20_150_001)
+    assert np.array_equal(v1, np.stack([generate_sequence(seed, train) for _ in range(3)]))
+    seed = np.random.default_rng(20_150_002)
+    assert np.array_equal(t, np.stack([generate_sequence(seed, test) for _ in range(3)]))
+
+
+def test_speed_and_digit_ranges_are_one_constant():
+    digits = load_digits("train")
+    for bad in (dict(speed=SPEEDS[1] + 0.01), dict(speed=SPEEDS[0] - 0.01), dict(num_digits=NUM_DIGITS[1] + 1), dict(num_digits=0)):
+        with pytest.raises(ValueError):
+            generate_uint8(np.random.default_rng(0), digits, **bad)
+    mixed = mixed_set("train", 40, 12)
+    assert mixed.shape == (40, 12, CANVAS, CANVAS) and mixed.dtype == np.float32
+    # speeds spread over the range: the per-frame displacement of the image's centre of mass varies widely
+    mass = mixed.sum(axis=(2, 3))
+    assert (mass > 0).all()
+    assert len({round(float(m), 1) for m in mass[:, 0]}) > 10  # digit counts and digits vary
 
 
 def test_canonical_reader_transposes_time_first_layout(tmp_path):
@@ -81,7 +101,23 @@ def test_canonical_reader_transposes_time_first_layout(tmp_path):
 
 
 def test_dataset_items_are_pure_functions_of_index():
-    ds = MovingMNIST(load_digits("train"), seed=3)
-    assert ds[5].shape == (20, 1, 64, 64) and ds[5].dtype == torch.float32
-    assert torch.equal(ds[5], MovingMNIST(load_digits("train"), seed=3)[5])
-    assert not torch.equal(ds[5], ds[6]) and not torch.equal(ds[5], MovingMNIST(load_digits("train"), seed=4)[5])
+    ds = MovingMNIST(load_digits("train"), seed=3, num_frames=20)
+    assert ds[5].shape == (20, 1, 64, 64) and ds[5].dtype == torch.uint8  # 4x smaller on its way to a device
+    assert torch.equal(ds[5], MovingMNIST(load_digits("train"), seed=3, num_frames=20)[5])
+    assert not torch.equal(ds[5], ds[6]) and not torch.equal(ds[5], MovingMNIST(load_digits("train"), seed=4, num_frames=20)[5])
+    # the canonical protocol by default: exactly the generator's sequence for that item's seed
+    rng = np.random.default_rng([3, 5])
+    rng.integers(2, 3)  # the digit-count draw, fixed at 2
+    assert np.array_equal(ds[5][:, 0].numpy(), generate_uint8(rng, load_digits("train"), 20, 2, SPEED))
+
+
+def test_mixed_dataset_covers_the_digit_range():
+    ds = MovingMNIST(load_digits("train"), seed=0, num_frames=4, speeds=SPEEDS, num_digits=NUM_DIGITS)
+    counts, speeds = set(), []
+    for i in range(60):
+        rng = np.random.default_rng([0, i])  # item i's own generator: digit count, then speed, then the sequence
+        n, speed = int(rng.integers(NUM_DIGITS[0], NUM_DIGITS[1] + 1)), float(rng.uniform(*SPEEDS))
+        assert np.array_equal(ds[i][:, 0].numpy(), generate_uint8(rng, load_digits("train"), 4, n, speed))
+        counts.add(n)
+        speeds.append(speed)
+    assert counts == {1, 2, 3} and min(speeds) < 0.08 and max(speeds) > 0.25

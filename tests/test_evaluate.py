@@ -6,13 +6,14 @@ import pytest
 
 from convlstm import evaluate
 from convlstm.checkpoint import read_metadata
-from convlstm.data import fixed_set
+from convlstm.data import TEST_SEED, fixed_set, generate_set, load_digits
 
 
 def test_evaluate_reports_model_and_baselines_and_stores_metadata(tmp_path, tiny_weights, capsys):
     weights = tmp_path / "w.safetensors"
     shutil.copy(tiny_weights, weights)
-    evaluate.main(["--weights", str(weights), "--n", "4", "--horizon", "12", "--out", str(tmp_path / "e"), "--write-metadata"])
+    evaluate.main(["--weights", str(weights), "--n", "4", "--horizon", "12", "--out", str(tmp_path / "e"), "--write-metadata",
+                   "--grid-n", "2"])
     out = capsys.readouterr().out
     assert "| model |" in out and "| copy_last |" in out
     record = json.loads((tmp_path / "e" / "metrics.json").read_text())
@@ -23,12 +24,20 @@ def test_evaluate_reports_model_and_baselines_and_stores_metadata(tmp_path, tiny
     _, provenance = read_metadata(weights)
     assert provenance["test"]["n"] == 4 and provenance["test"]["mse"] == pytest.approx(record["summary"]["model_mse"])
     assert provenance["note"] == "untrained, for tests"  # the rest of the provenance is kept
+    cells = record["grid"]["cells"]
+    assert len(cells) == len(evaluate.GRID_DIGITS) * len(evaluate.GRID_SPEEDS) and "| 3 |" in out
+    assert provenance["test"]["grid_worst_ratio"] == max(c["mse"] / c["zeros_mse"] for c in cells)
+    # one cell recomputed independently: 2 sequences of 1 digit at speed 0.3, seeded per cell
+    seqs = generate_set(np.random.default_rng([TEST_SEED, 1, 5]), load_digits("test"), 2, num_frames=20, num_digits=1, speed=0.3)
+    cell = next(c for c in cells if c["digits"] == 1 and c["speed"] == 0.3)
+    assert cell["zeros_mse"] == pytest.approx((seqs[:, 10:].astype(np.float64) ** 2).sum(axis=(2, 3)).mean())
 
 
 def test_evaluate_reads_the_canonical_file(tmp_path, tiny_weights, capsys):
     seqs = np.rint(fixed_set("test", 3) * 255).astype(np.uint8)  # (N, 20, 64, 64)
     np.save(tmp_path / "mnist_test_seq.npy", seqs.transpose(1, 0, 2, 3))  # canonical layout is time first
-    evaluate.main(["--weights", str(tiny_weights), "--data", str(tmp_path / "mnist_test_seq.npy"), "--out", str(tmp_path / "e")])
+    evaluate.main(["--weights", str(tiny_weights), "--data", str(tmp_path / "mnist_test_seq.npy"), "--out", str(tmp_path / "e"),
+                   "--grid-n", "0"])
     assert "3 sequences, canonical file" in capsys.readouterr().out
 
 

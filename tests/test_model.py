@@ -24,17 +24,56 @@ def test_cell_matches_the_gate_equations():
     torch.testing.assert_close(h_new, h_expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("copy_states", [False, True])
-@pytest.mark.parametrize("patch_size", [1, 4])
-@pytest.mark.parametrize("context", [1, 10])
-@pytest.mark.parametrize("horizon", [1, 10, 30])
-def test_shapes_and_range(patch_size, context, horizon, copy_states):
-    model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3, patch_size=patch_size, copy_states=copy_states))
+FAMILY = [
+    ModelConfig(hidden=4, patch_size=1, copy_states=False),  # the article's wiring, narrow
+    ModelConfig(hidden=4, patch_size=4),
+    ModelConfig(hidden=4, layers=3, kernel_size=5, frame_feedback=True),
+    ModelConfig(hidden=4, stem="conv", skip=True, frame_feedback=True, context_head=True),
+    ModelConfig(hidden=4, stem="conv", patch_size=1),
+]
+
+
+@pytest.mark.parametrize("config", FAMILY, ids=str)
+@pytest.mark.parametrize("context, horizon", [(1, 1), (10, 10), (3, 30)])
+def test_shapes_and_range(config, context, horizon):
+    model = Seq2Seq(config)
     x = torch.rand(2, context, 1, 64, 64)
     with torch.no_grad():
         y = model(x, horizon)
     assert y.shape == (2, horizon, 1, 64, 64)
     assert 0.0 <= y.min() and y.max() <= 1.0
+
+
+def test_the_article_is_one_config_away():
+    a = ModelConfig.article()
+    assert (a.hidden, a.layers, a.kernel_size, a.patch_size, a.stem, a.copy_states, a.frame_feedback) == (64, 2, 3, 1, "patch", False, False)
+    assert ModelConfig() == ModelConfig(**{**a.to_dict(), "patch_size": 4, "copy_states": True})  # the shipped departures
+    model = Seq2Seq(a)
+    assert [c.conv.in_channels for c in model.encoder] == [1 + 64, 64 + 64]
+    assert [c.conv.in_channels for c in model.decoder] == [64 + 64, 64 + 64]  # fed its own top output
+
+
+def test_config_from_dict_refuses_unknown_fields():
+    assert ModelConfig.from_dict({"hidden": 8}) == ModelConfig(hidden=8)  # fields added later take their defaults
+    with pytest.raises(ValueError, match="unknown model config fields"):
+        ModelConfig.from_dict({"hidden": 8, "attention": True})
+    with pytest.raises(ValueError, match="stem"):
+        ModelConfig(stem="vit")
+    with pytest.raises(ValueError, match="skip needs"):
+        ModelConfig(skip=True)
+
+
+def test_macs_match_the_convolutions_written_out():
+    # article layout, 64x64 positions: encoder 1 (1+64 -> 4*64, 3x3), three 64+64 -> 4*64 cells, Conv3d 64 -> 1
+    enc1, cell, head = 4096 * 65 * 256 * 9, 4096 * 128 * 256 * 9, 4096 * 64 * 1 * 9
+    assert Seq2Seq(ModelConfig.article()).macs_per_sequence() == 10 * (enc1 + cell) + 10 * (2 * cell + head) == 42_396_549_120
+    # patch 4: 16x16 positions, 16 input channels: 16x fewer positions, so about 15x cheaper
+    enc1, cell, head = 256 * 80 * 256 * 9, 256 * 128 * 256 * 9, 256 * 64 * 16 * 9
+    shipped = Seq2Seq(ModelConfig())
+    assert shipped.macs_per_sequence() == 10 * (enc1 + cell) + 10 * (2 * cell + head) == 2_760_376_320
+    # three layers a side: two more 64+64 cells per step, 20 steps
+    assert Seq2Seq(ModelConfig(layers=3)).macs_per_sequence() == shipped.macs_per_sequence() + 20 * cell
+    assert shipped.num_parameters() == 4 * (128 * 256 * 9 + 256) - 48 * 256 * 9 + 64 * 16 * 9 + 16 == 1_079_312
 
 
 def test_decoder_is_fed_its_own_output_not_the_frames():
@@ -56,13 +95,6 @@ def test_bad_configs_and_inputs_are_refused():
         model(torch.rand(1, 3, 1, 64, 64), 0)
 
 
-def test_patch4_is_much_cheaper_than_full_resolution():
-    """The space-to-depth layout runs the cells on 16x16 instead of 64x64: 16x fewer positions."""
-    full = Seq2Seq(ModelConfig(hidden=64, kernel_size=3, patch_size=1))
-    patched = Seq2Seq(ModelConfig(hidden=64, kernel_size=3, patch_size=4))
-    assert patched.encoder_1.conv.in_channels == 16 + 64 and full.encoder_1.conv.in_channels == 1 + 64
-
-
 def test_copy_states_hands_the_encoder_state_to_the_decoder():
     """With copy_states the decoder's first step sees the encoder's (h, c); without, zeros: outputs differ."""
     torch.manual_seed(0)
@@ -77,7 +109,7 @@ def test_copy_states_hands_the_encoder_state_to_the_decoder():
 def test_context_guesses_are_causal_and_leave_the_future_unchanged():
     """with_context adds T-1 guesses, guess k from frames 1..k only; the future part is the plain forward's."""
     torch.manual_seed(0)
-    model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3)).eval()
+    model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3, context_head=True)).eval()
     x = torch.rand(1, 6, 1, 64, 64)
     changed = x.clone()
     changed[:, 3] = torch.rand(1, 64, 64)  # frame 4; guesses of frames 2..4 (indices 0..2) never saw it
@@ -88,3 +120,44 @@ def test_context_guesses_are_causal_and_leave_the_future_unchanged():
         torch.testing.assert_close(both[:, :3], other[:, :3])
         assert not torch.allclose(both[:, 3:], other[:, 3:])
         assert model(x[:, :1], 2, with_context=True).shape == (1, 2, 1, 64, 64)  # one frame: nothing to guess
+    with pytest.raises(ValueError, match="context_head"):
+        Seq2Seq(ModelConfig(hidden=4))(x, 3, with_context=True)
+
+
+def test_frame_feedback_feeds_predictions_or_teacher_frames():
+    """With frame feedback, step k's input is frame k-1: the teacher's where the mask says so, else the prediction."""
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelConfig(hidden=4, frame_feedback=True)).eval()
+    x, teacher = torch.rand(2, 5, 1, 64, 64), torch.rand(2, 4, 1, 64, 64)
+    other = teacher.clone()
+    other[:, 1] = torch.rand(2, 1, 64, 64)  # the true frame 2, which only step 3 may read
+    on, off = torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 3, dtype=torch.bool)
+    with torch.no_grad():
+        free = model(x, 4)
+        torch.testing.assert_close(model(x, 4, teacher, off), free)  # mask off: the teacher is never read
+        forced, forced_other = model(x, 4, teacher, on), model(x, 4, other, on)
+        torch.testing.assert_close(forced[:, :2], forced_other[:, :2])  # steps 1-2 never saw the changed frame
+        assert not torch.allclose(forced[:, 2], forced_other[:, 2])  # step 3 did
+        torch.testing.assert_close(forced[:, 0], free[:, 0])  # step 1 reads the last context frame either way
+        half = on.clone()
+        half[1] = False  # sequence 2 free-runs: per-sequence choice
+        torch.testing.assert_close(model(x, 4, other, half)[1], free[1])
+
+
+def test_trace_records_every_cell_step_and_matches_the_output():
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelConfig(hidden=4)).eval()
+    x = torch.rand(1, 5, 1, 64, 64)
+    with torch.no_grad(), model.trace() as steps:
+        y = model(x, 3)
+    assert [(s["part"], s["layer"], s["step"]) for s in steps[:4]] == [("encoder", 1, 0), ("encoder", 2, 0), ("encoder", 1, 1), ("encoder", 2, 1)]
+    assert len(steps) == 2 * 5 + 2 * 3 and steps[-1]["part"] == "decoder" and steps[-1]["step"] == 2
+    for s in steps:
+        assert s["i"].shape == s["h"].shape == (4, 16, 16) and 0 <= s["f"].min() and s["o"].max() <= 1
+    # the last decoder step's top h, through the head written out, is the last predicted frame
+    head = model.stem.head
+    logits = torch.nn.functional.conv2d(steps[-1]["h"][None], head.weight[:, :, 0], head.bias, padding=1)  # (1, 16, 16, 16)
+    torch.testing.assert_close(torch.sigmoid(torch.nn.functional.pixel_shuffle(logits, 4))[0], y[0, -1])
+    with torch.no_grad():
+        model(x, 1)
+    assert len(steps) == 16  # hooks are gone after the block

@@ -125,11 +125,41 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, tiny_weights, case):
     assert "error:" in r.stderr
 
 
-def test_notes_describe_how_images_store_pixels(tmp_path, sequence):
-    u8 = (sequence * 255).astype(np.uint8)
-    iio.imwrite(tmp_path / "grey.gif", u8, extension=".gif", duration=100, loop=0)  # a palette of greys
-    assert "grey (palette)" in clips.read_clip(tmp_path / "grey.gif").note
-    iio.imwrite(tmp_path / "deep.png", u8[3].astype(np.uint16) * 257)  # 16-bit grey, same picture
-    clip = clips.read_clip([tmp_path / "deep.png"])
-    assert "16-bit grey" in clip.note and "RGB" not in clip.note
-    assert np.abs(clip.frames[0] - sequence[3]).max() < 1 / 255  # the range kept, not clipped at 255
+def test_a_grey_gif_is_described_as_a_grey_palette(tmp_path, sequence):
+    iio.imwrite(tmp_path / "grey.gif", (sequence * 255).astype(np.uint8), extension=".gif", duration=100, loop=0)
+    note = clips.read_clip(tmp_path / "grey.gif").note
+    assert "grey palette" in note and "colour" not in note and "RGB" not in note
+
+
+def test_bool_16_bit_and_palette_files_decode_to_the_right_values_and_notes(tmp_path):
+    mask = np.zeros((3, 64, 64), bool)
+    mask[:, 20:40, 20:40] = True
+    np.save(tmp_path / "mask.npy", mask)
+    assert np.array_equal(clips.read_clip(tmp_path / "mask.npy").frames, mask.astype(np.float32))  # True is white
+    wide = np.full((64, 64), 65535 // 2, np.uint16)
+    iio.imwrite(tmp_path / "wide.png", wide)
+    clip = clips.read_clip(tmp_path / "wide.png")
+    assert "16-bit grey" in clip.note and clip.frames[0, 10, 10] == pytest.approx(0.5, abs=1 / 255)
+    from PIL import Image
+    Image.fromarray(np.full((64, 64, 3), 255, np.uint8)).convert("P").save(tmp_path / "pal.png")
+    clip = clips.read_clip(tmp_path / "pal.png")
+    assert "palette colour" in clip.note and clip.frames.min() == 1.0
+
+
+def test_shrink_before_pad_matches_pad_then_area_average():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (1, 96, 320), np.uint8)  # wide, not a multiple of 64 in height
+    padded = np.zeros((1, 320, 320), np.uint8)
+    padded[:, 112:208] = frame
+    blocks = padded[0].reshape(64, 5, 64, 5).mean(axis=(1, 3)) / 255  # area average of the padded square
+    assert np.allclose(clips.to_model_frames(frame).frames[0], blocks, atol=1e-5)
+
+
+def test_cli_hostile_file_and_misplaced_index_are_one_line_and_exit_2(tmp_path, tiny_weights, sequence):
+    from hostile_corpus import far_frame_gif
+
+    (tmp_path / "far.gif").write_bytes(far_frame_gif())
+    np.save(tmp_path / "clip.npy", (sequence * 255).astype(np.uint8))
+    for args, message in [([tmp_path / "far.gif"], "12999"), ([tmp_path / "clip.npy", "--index", 3], "applies only")]:
+        r = run_cli(*args, "--weights", tiny_weights, "--out", tmp_path / "o.gif")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr

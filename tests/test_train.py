@@ -1,4 +1,5 @@
 """train.py end to end on a tiny model: overfitting, resume, warm start and export, Ctrl-C, torchrun/DDP."""
+import math
 import os
 import shutil
 import signal
@@ -15,43 +16,108 @@ from convlstm import load_model, predict
 from convlstm.checkpoint import save_weights
 from convlstm.data import fixed_set
 from convlstm.model import ModelConfig, Seq2Seq
+from convlstm.runtime import native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--hidden", "8", "--kernel-size", "3", "--batch-size", "4", "--val-size", "8", "--warmup", "2", "--lr", "3e-3"]
+TINY = ["--hidden", "8", "--kernel-size", "3", "--batch-size", "4", "--val-size", "8", "--warmup", "0.3", "--lr", "3e-3",
+        "--log-every", "1"]
 
 
-@pytest.mark.parametrize("precision, context_loss", [("fp32", 0.0), ("bf16", 0.0), ("fp32", 1.0)])
-def test_tiny_model_overfits_a_fixed_batch(precision, context_loss):
-    if precision == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        pytest.skip("this CPU has no bf16 support")
+def config(*flags: str) -> train.TrainConfig:
+    return train.parse_args(list(flags))[0]
+
+
+@pytest.mark.parametrize("precision, flags", [
+    ("fp32", []), ("bf16", []), ("fp32", ["--context-head", "--context-loss", "1"]), ("fp32", ["--frame-feedback"]),
+    ("fp32", ["--stem", "conv", "--skip", "--frame-feedback"]),
+])
+def test_tiny_model_overfits_a_fixed_batch(precision, flags):
+    if precision == "bf16" and not native_bf16(torch.device("cpu")):
+        pytest.skip("this CPU has no native bf16")
+    cfg = config("--hidden", "16", *flags)
     torch.manual_seed(0)
-    model = Seq2Seq(ModelConfig(hidden=16, kernel_size=3))
+    model = Seq2Seq(cfg.model)
     batch = torch.from_numpy(fixed_set("train", 4)).unsqueeze(2)  # (4, 20, 64, 64) -> (4, 20, 1, 64, 64)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    amp = train.autocast_args(torch.device("cpu"), precision)
-    losses = [train.train_step(model, batch, opt, scaler, amp, 1.0, context_loss) for _ in range(60)]
+    mask = train.teacher_mask(0, cfg, 0, (4, 9)) if cfg.model.frame_feedback else None
+    losses = [train.train_step(model, batch, opt, scaler, torch.device("cpu"), precision, cfg, mask).item() for _ in range(60)]
     # sigmoid(0) = 0.5 everywhere at first; fitting the mostly-black future frames cuts the loss over 4x
     assert losses[-1] < losses[0] / 4, (losses[0], losses[-1])
 
 
-def test_context_loss_adds_a_term_but_reports_the_future_mse():
+def test_context_loss_trains_its_own_head_and_reports_the_future_mse():
     batch = torch.from_numpy(fixed_set("train", 2)).unsqueeze(2)  # (2, 20, 1, 64, 64)
-    amp = train.autocast_args(torch.device("cpu"), "fp32")
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     results = []
-    for weight in (0.0, 1.0):
+    for weight in ("0", "1"):
+        cfg = config("--hidden", "4", "--context-head", "--context-loss", weight)
         torch.manual_seed(0)
-        model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3))
+        model = Seq2Seq(cfg.model)
+        before = model.context_head.head.weight.detach().clone()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        results.append((train.train_step(model, batch, opt, scaler, amp, 1e9, weight), model.head.weight.detach()))
-    (plain, w_plain), (with_context, w_context) = results
+        loss = train.train_step(model, batch, opt, scaler, torch.device("cpu"), "fp32", cfg, None).item()
+        results.append((loss, not torch.equal(before, model.context_head.head.weight), model.stem.head.weight.detach()))
+    (plain, moved_plain, w_plain), (with_context, moved, w_context) = results
     assert plain == with_context  # the same future frames, the same MSE, whatever the weight
-    assert not torch.allclose(w_plain, w_context)  # but the context term moved the weights differently
+    assert not moved_plain and moved  # only the context loss trains the context head
+    assert not torch.allclose(w_plain, w_context)  # and, through the shared cells, the future's head moves differently
+
+
+def test_teacher_probability_falls_to_zero_and_is_reproducible():
+    cfg = config("--steps", "100", "--teacher", "0.5")
+    share = [train.teacher_mask(step, cfg, 0, (64, 9)).float().mean().item() for step in (0, 25, 50, 90)]
+    assert share[0] == 1.0 and 0.35 < share[1] < 0.65 and share[2] == share[3] == 0.0
+    assert torch.equal(train.teacher_mask(25, cfg, 0, (64, 9)), train.teacher_mask(25, cfg, 0, (64, 9)))
+
+
+def test_schedule_warms_up_then_decays():
+    assert train.lr_factor(0, 100, 0.1) == pytest.approx(0.1) and train.lr_factor(9, 100, 0.1) == 1.0
+    assert train.lr_factor(55, 100, 0.1) == pytest.approx(0.02 + 0.98 * 0.5)
+    assert train.lr_factor(99, 100, 0.1) == pytest.approx(0.02, abs=1e-3)
 
 
 def weights_of(run: Path) -> dict:
     return torch.load(run / "last.pt", weights_only=True)["model"]
+
+
+def test_resume_refuses_a_wiring_or_data_change_and_applies_a_new_lr(tmp_path, capsys):
+    common = TINY + ["--steps", "4", "--eval-every", "2", "--out", str(tmp_path / "r")]
+    train.main(common + ["--stop-at", "2"])
+    with pytest.raises(SystemExit, match="wiring; refused: {'hidden': \\(8, 16\\)}"):
+        train.main(common + ["--resume", "--hidden", "16"])
+    with pytest.raises(SystemExit, match="wiring.*frame_feedback"):
+        train.main(common + ["--resume", "--frame-feedback"])
+    with pytest.raises(SystemExit, match="data stream; refused: {'batch_size'"):
+        train.main(common + ["--resume", "--batch-size", "8"])
+    train.main(common + ["--resume", "--lr", "1e-4", "--weight-decay", "0.5"])
+    err = capsys.readouterr().err
+    assert "lr 0.003 -> 0.0001 (applied from step 2)" in err and "weight_decay 0.0 -> 0.5" in err
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert state["train_config"]["lr"] == 1e-4 and state["optimizer"]["param_groups"][0]["weight_decay"] == 0.5
+    rows = state["rows"]
+    assert rows[-1]["lr"] == pytest.approx(1e-4 * train.lr_factor(3, 4, 0.3))  # the new peak, the old schedule's shape
+
+
+def test_time_budget_ends_on_time_with_an_export(tmp_path):
+    tic = time.time()
+    train.main(TINY + ["--time-budget", "0.3", "--eval-every", "5", "--out", str(tmp_path / "r"),
+                       "--export", str(tmp_path / "e.safetensors")])
+    assert time.time() - tic < 0.3 * 60 + 20  # the budget, plus start-up and the sizing error of a short probe
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert state["step"] == state["train_config"]["steps"] >= 1  # a fresh run's schedule ends where the budget does
+    assert load_model(tmp_path / "e.safetensors").provenance["steps"] == state["step"]
+
+
+def test_init_from_grafts_every_tensor_that_fits_onto_a_new_wiring(tmp_path, tiny_model, capsys):
+    start = tmp_path / "start.safetensors"
+    save_weights(tiny_model, start, {"steps": 3, "sequences_seen": 12})
+    train.main(TINY + ["--steps", "1", "--eval-every", "1", "--out", str(tmp_path / "r"), "--init-from", str(start),
+                       "--frame-feedback", "--lr", "1e-12"])
+    assert "fresh: decoder.0.conv.bias, decoder.0.conv.weight" in capsys.readouterr().err  # its input is now a frame
+    grafted = load_model(tmp_path / "r" / "best.safetensors")
+    assert grafted.config == ModelConfig(**{**tiny_model.config.to_dict(), "frame_feedback": True})
+    torch.testing.assert_close(grafted.encoder[0].conv.weight, tiny_model.encoder[0].conv.weight, atol=1e-6, rtol=0)
 
 
 def test_resume_matches_an_uninterrupted_run(tmp_path):
@@ -126,7 +192,7 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path):
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     seen = ""
-    while "seq_s" not in seen and time.time() < deadline:  # wait until steps are running
+    while "mse=" not in seen and time.time() < deadline:  # wait until steps are running
         seen += proc.stderr.read(64)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
@@ -141,9 +207,14 @@ def test_fp16_needs_cuda():
         train.main(TINY + ["--precision", "fp16", "--bench"])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 with GradScaler needs a CUDA device")
-def test_fp16_on_cuda(tmp_path):
-    train.main(TINY + ["--precision", "fp16", "--device", "cuda", "--steps", "4", "--eval-every", "4", "--out", str(tmp_path / "r")])
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 with GradScaler needs a CUDA device (tools/gpu_run.sh runs it)")
+def test_fp16_on_cuda_and_resume_there(tmp_path):
+    common = TINY + ["--precision", "fp16", "--device", "cuda", "--steps", "4", "--eval-every", "2", "--out", str(tmp_path / "r")]
+    train.main(common + ["--stop-at", "2"])
+    train.main(common + ["--resume"])
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert state["step"] == 4 and all(math.isfinite(r["val_mse"]) for r in state["rows"])
+    assert state["scaler"]["scale"] > 0
 
 
 def test_torchrun_two_ranks_on_cpu(tmp_path):

@@ -1,0 +1,154 @@
+"""Untrusted work in a throwaway process, as image services decode uploads.
+
+One job per worker: the worker caps its own address space (RLIMIT_AS) and CPU time (RLIMIT_CPU), the
+parent kills it at the wall-clock budget, and it answers with one JSON line and raw bytes (never a pickle,
+which a subverted worker could use against the parent). A decoder bug, known or not yet known, then costs
+one worker and never the server. Workers start lazily on first use; one spare is kept started (and warmed
+by the target module's warm(), if it has one), so an upload waits for a pipe, not for Python's imports.
+Every worker is reaped: no zombies.
+"""
+import atexit
+import importlib
+import json
+import os
+import resource
+import select
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Caps:
+    memory: int  # bytes of address space a worker may add to what its imports took
+    cpu_s: float  # CPU seconds for the job
+    wall_s: float  # wall seconds for the job, from the moment it is handed over
+    reply: int  # bytes: the longest honest answer
+
+
+class WorkerFailed(Exception):
+    """The worker ran past its time ("time") or died without a proper answer ("crash")."""
+
+
+# The package's __init__ loads torch and the model (+1.7 s, +230 MB); a worker needs numpy, Pillow and PyAV
+# only, and every MB it maps counts against its cap, so it imports the package's modules without __init__.
+_BOOT = ("import sys, types; package = types.ModuleType(sys.argv[1]); package.__path__ = [sys.argv[2]]; "
+         "sys.modules[sys.argv[1]] = package; from {0}.sandbox import serve; serve(*sys.argv[3:])").format(__package__)
+# One thread per library keeps the address space predictable: glibc reserves 64 MB per thread arena.
+_ENV = {"MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+_lock = threading.Lock()
+_spares: dict[tuple[str, Caps], subprocess.Popen] = {}
+
+
+def _spawn(target: str, caps: Caps) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _BOOT, __package__, str(Path(__file__).resolve().parent),
+                             target, str(caps.memory)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, **_ENV})
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe and not pipe.closed:
+            pipe.close()
+
+
+def _close_spares() -> None:
+    with _lock:
+        while _spares:
+            _reap(_spares.popitem()[1])
+
+
+def _take(target: str, caps: Caps) -> subprocess.Popen:
+    """The started spare, or a new worker if there is none (first use, or simultaneous jobs) or it died."""
+    with _lock:
+        proc = _spares.pop((target, caps), None)
+    if proc is None or proc.poll() is not None:
+        proc = _spawn(target, caps)
+    return proc
+
+
+def _replenish(target: str, caps: Caps) -> None:
+    """Start the spare for the next job, after this one: its imports must not compete with the job for CPU."""
+    with _lock:
+        if not _spares:
+            atexit.register(_close_spares)  # registering twice is harmless: the second call finds none
+        if (target, caps) not in _spares:
+            _spares[(target, caps)] = _spawn(target, caps)
+
+
+def _read_all(proc: subprocess.Popen, deadline: float, limit: int) -> bytes:
+    """Everything the worker writes until it closes its end; WorkerFailed past the deadline or the limit."""
+    fd, out = proc.stdout.fileno(), bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise WorkerFailed("time")
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return bytes(out)
+        out += chunk
+        if len(out) > limit:
+            raise WorkerFailed("crash")
+
+
+def run(target: str, request: dict, caps: Caps) -> tuple[dict, bytes]:
+    """Run "module:function" on `request` (JSON) in a fresh capped worker; its (header dict, payload bytes).
+
+    The header also carries the worker's peak resident memory in bytes ("peak_rss")."""
+    proc = _take(target, caps)
+    try:
+        deadline = time.monotonic() + caps.wall_s
+        try:
+            proc.stdin.write(json.dumps({**request, "cpu_s": caps.cpu_s}).encode() + b"\n")
+            proc.stdin.close()
+        except BrokenPipeError:
+            raise WorkerFailed("crash") from None
+        reply = _read_all(proc, deadline, caps.reply)
+        if proc.wait(timeout=max(0.1, deadline - time.monotonic())) < 0:  # killed by a signal: its CPU cap or worse
+            raise WorkerFailed("time" if -proc.returncode in (24, 9) else "crash")  # 24: SIGXCPU
+        head, _, payload = reply.partition(b"\n")
+        header = json.loads(head)
+        if not isinstance(header, dict):
+            raise WorkerFailed("crash")
+        return header, payload
+    except (ValueError, subprocess.TimeoutExpired):  # a garbled answer, or one that never ends
+        raise WorkerFailed("crash") from None
+    finally:
+        _reap(proc)
+        _replenish(target, caps)
+
+
+def _status(field: str) -> int:
+    """A byte count from /proc/self/status: VmSize (address space) or VmHWM (peak resident memory)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+
+def serve(target: str, memory: str) -> None:
+    """A worker's life: import the target, cap the address space, wait for one job, answer it, exit."""
+    module, function = target.split(":")
+    module = importlib.import_module(module)
+    handle = getattr(module, function)
+    if hasattr(module, "warm"):  # first-use costs (plugin registries, caches) paid while this is a spare
+        module.warm()
+    cap = _status("VmSize") + int(memory)
+    inherited = resource.getrlimit(resource.RLIMIT_AS)[1]  # a parent under a cap of its own passes it down
+    cap = cap if inherited == resource.RLIM_INFINITY else min(cap, inherited)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    line = sys.stdin.buffer.readline()
+    if not line:  # the parent closed without a job (it exited, or this was a spare)
+        return
+    request = json.loads(line)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = int(usage.ru_utime + usage.ru_stime + request.pop("cpu_s")) + 1  # the imports' CPU time is not the job's
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))  # SIGXCPU at the soft limit, SIGKILL at the hard
+    header, payload = handle(request)
+    header["peak_rss"] = _status("VmHWM")  # for the caller's records: what this job really cost
+    sys.stdout.buffer.write(json.dumps(header).encode() + b"\n" + payload)
+    sys.stdout.buffer.flush()

@@ -1,0 +1,36 @@
+"""Per-request work folders: a fresh one for each request; expired ones pruned race-free, a few at a time."""
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+PRUNE_AT_MOST = 32  # expired folders removed per request: thousands clear over a few requests, none waits on all
+
+
+def fresh(root: Path, keep_s: float) -> Path:
+    """A new empty folder under `root`; on the way, up to PRUNE_AT_MOST entries older than keep_s are removed.
+
+    Each expired entry is first claimed by renaming it to a unique name, which is atomic: of several requests
+    pruning the same folder at once exactly one wins, and the others skip it instead of failing.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    cutoff, removed = time.time() - keep_s, 0
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if removed >= PRUNE_AT_MOST:
+                break
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                    continue
+                claimed = root / f".pruning-{uuid.uuid4().hex}"
+                os.rename(entry.path, claimed)
+            except FileNotFoundError:  # another request claimed it first
+                continue
+            if claimed.is_dir() and not claimed.is_symlink():
+                shutil.rmtree(claimed, ignore_errors=True)
+            else:
+                claimed.unlink(missing_ok=True)
+            removed += 1
+    return Path(tempfile.mkdtemp(dir=root))
