@@ -1,38 +1,35 @@
-"""Gradio app: sample or upload a sequence, drag the horizon, watch the ConvLSTM's future beside the truth.
+"""Gradio app: a prediction plays on arrival; drag a slider, roll the dice or upload a clip, and watch the
+ConvLSTM's future beside the truth, and what its gates do while it predicts.
 
     python app.py        # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; Hugging Face Spaces runs it as is
 """
+import functools
+import logging
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
-from convlstm import clips, forms, load_model, media, plots, predict, workdirs
-from convlstm.api import split_context
-from convlstm.data import CONTEXT, FUTURE, SPEED, generate_sequence, load_digits
-from convlstm.metrics import all_per_step
+from convlstm import clips, forms, guidance, inside, showcase, workdirs
+from convlstm.api import MAX_HORIZON, default_model, split_context
+from convlstm.data import CONTEXT, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
+from convlstm.media import FPS
+from convlstm.showcase import CONCURRENCY, KEEP_S, QUEUE_SIZE
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.gif"))
-MAX_HORIZON = 30  # the slider's end: 3x past the 10 trained steps
 WORK = Path(tempfile.gettempdir()) / "convlstm-app"  # per-request output folders, pruned after KEEP_S
-KEEP_S = 15 * 60
-CONCURRENCY = 2  # model calls at once: the 2 vCPUs of a free Space
-QUEUE_SIZE = 16  # requests waiting beyond those; more are refused at once with "queue is full"
-
-MODEL = load_model()  # once, at start-up
-DIGITS = load_digits("test")  # the app samples only digits the model never trained on
+EXPECTS = ("The model knows **bright shapes moving on a black background**, 64x64 grey, 10 frames of context "
+           "(uploads are converted; a bright or grey background, or faint shapes, are fixed automatically unless "
+           "you untick *Fix the input*).")
+COLOURS = dict(zip(showcase.PREDICTORS, ["#3b82f6", "#f97316"]))  # the curves: the model blue, as its frames
+log = logging.getLogger("convlstm.app")
 
 
 def _workdir() -> Path:
     """A fresh folder for one request's files; folders older than KEEP_S are removed on the way."""
     return workdirs.fresh(WORK, KEEP_S)
-
-
-def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-step scores of one sequence (T, 64, 64) against its truth."""
-    return all_per_step(pred[None], truth[None], openstl=False)  # (T, H, W) -> (1, T, H, W)
 
 
 def _form(value, name: str, low: float, high: float | None = None, whole: bool = True):
@@ -43,40 +40,44 @@ def _form(value, name: str, low: float, high: float | None = None, whole: bool =
         raise gr.Error(str(e)) from None
 
 
-def _show(context: np.ndarray, truth: np.ndarray | None, horizon: int, note: str):
-    """Run the model and build every output: GIF, filmstrip, plot, table, note, downloads."""
-    pred = predict(context, horizon, MODEL)
-    out = _workdir()
-    gif = media.write_gif(media.comparison_frames(context, pred, truth), out / "comparison.gif")
-    strip = media.filmstrip(context, pred, truth, out / "filmstrip.png")
-    np.save(out / "prediction.npy", pred)
-    downloads = [str(media.prediction_gif(pred, out / "prediction.gif")), str(out / "prediction.npy")]
-    plot, table = None, [["(no ground truth: the clip ends at the context)", "", ""]]
-    if truth is not None:
-        n = min(len(truth), horizon)
-        model = _scores(pred[:n], truth[:n])
-        baseline = _scores(np.repeat(context[-1:], n, axis=0), truth[:n])  # copy the last context frame
-        plot = str(plots.horizon_curves({"ConvLSTM": model, "copy last frame": baseline}, out / "horizon.png"))
-        table = [[name, f"{model[k].mean():.{d}f}", f"{baseline[k].mean():.{d}f}"]
-                 for name, k, d in [("MSE per frame", "mse", 1), ("MAE per frame", "mae", 1), ("SSIM", "ssim", 3), ("PSNR (dB)", "psnr", 2)]]
+def _user_errors(handler):
+    """A user's mistake (gr.Error) is logged as one line, without a traceback, and shown to the user as is."""
+    @functools.wraps(handler)
+    def wrapped(*args):
+        try:
+            return handler(*args)
+        except gr.Error as e:
+            log.warning("%s refused: %s", handler.__name__, e.message)
+            e.print_exception = False
+            raise
+    return wrapped
+
+
+def _outputs(shown: showcase.Shown, note: str, horizon: int) -> tuple:
+    """The handlers' outputs, in the order of OUTPUTS below."""
     if horizon > FUTURE:
         note += f"\n\n**Extrapolation:** frames +{FUTURE + 1} to +{horizon} go past the {FUTURE} steps the model was trained to predict."
-    return str(gif), str(strip), plot, table, note, downloads
+    return (shown.downloads, note, shown.table, shown.curves, shown.curves, str(shown.strip), shown.player, shown.inside)
 
 
+@_user_errors
 def sample(seed: float, num_digits: float, speed: float, horizon: float):
     """A new MovingMNIST sequence from the test digits, and the model's prediction of it."""
-    seed, num_digits, horizon = _form(seed, "seed", 0), _form(num_digits, "digits", 1, 3), _form(horizon, "horizon", 1, MAX_HORIZON)
-    speed = _form(speed, "speed", 0.01, 0.5, whole=False)
-    seq = generate_sequence(np.random.default_rng(seed), DIGITS, num_frames=CONTEXT + horizon,
+    seed, num_digits, horizon = _form(seed, "seed", 0), _form(num_digits, "digits", *NUM_DIGITS), _form(horizon, "horizon", 1, MAX_HORIZON)
+    speed = _form(speed, "speed", *SPEEDS, whole=False)
+    seq = generate_sequence(np.random.default_rng(seed), load_digits("test"), num_frames=CONTEXT + horizon,
                             num_digits=num_digits, speed=float(speed))
     note = (f"Sampled seed {seed}: {num_digits} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
             f"context = frames 1-{CONTEXT}, truth = frames {CONTEXT + 1}-{CONTEXT + horizon}.")
-    return _show(seq[:CONTEXT], seq[CONTEXT:], horizon, note)
+    return _outputs(showcase.show(seq[:CONTEXT], seq[CONTEXT:], horizon, _workdir()), note, horizon)
 
 
-def predict_file(files, horizon: float, index: float):
-    """An uploaded clip (or image frames): the first 10 frames are context, what follows is the truth."""
+@_user_errors
+def predict_file(files, horizon: float, index: float, fix: bool = True):
+    """An uploaded clip (or image frames): the first 10 frames are context, what follows is the truth.
+
+    fix: invert / lift / stretch a clip that is far from bright-on-black (see convlstm.guidance).
+    """
     horizon = _form(horizon, "horizon", 1, MAX_HORIZON)
     index = _form(0 if index is None else index, "sequence index", 0)
     if not files:
@@ -100,12 +101,35 @@ def predict_file(files, horizon: float, index: float):
         note += "."
     if n_ctx < CONTEXT:
         note += f" (The model was trained on {CONTEXT} context frames; fewer also work.)"
-    return _show(context, truth, horizon, note)
+    check = guidance.assess(context)
+    given = None
+    if check.problems and fix:
+        given, context = context, check.apply(context)
+        truth = None if truth is None else check.apply(truth)
+        note += f"\n\n**Input fixed:** {check.note}, so it looks like what the model knows (Input shows the clip as given, " \
+                "the other panels what the model reads). Untick *Fix the input* to feed it as it is."
+    elif check.problems:
+        note += f"\n\n**Far from what the model knows:** {' and '.join(check.problems)}; tick *Fix the input* to correct it."
+    return _outputs(showcase.show(context, truth, horizon, _workdir(), shown_input=given), note, horizon)
+
+
+def rerun(source: str, seed, num_digits, speed, horizon, files, index, fix):
+    """Re-run the current input (the last sampled sequence or the uploaded clip) after a slider moved."""
+    if source == "upload" and files:
+        return predict_file(files, horizon, index, fix)
+    return sample(seed, num_digits, speed, horizon)
+
+
+def pick_example(horizon, fix, evt: gr.SelectData):
+    """A click on a ready sequence: load it as the upload, show the Upload tab, and predict."""
+    path = str(EXAMPLES[evt.index])
+    return ([path], gr.Tabs(selected="upload"), "upload", *predict_file([path], horizon, 0, fix))
 
 
 def about() -> str:
     """'How it works', with the shipped model's measured numbers read from its weights file."""
-    p, c = MODEL.provenance, MODEL.config
+    model = default_model()
+    p, c = model.provenance, model.config
     test = p.get("test")
     if test:
         numbers = (f"On {test['n']} test sequences (10 -> 10 frames, two digits, digits never seen in training): "
@@ -121,7 +145,7 @@ cells read the {CONTEXT} context frames; the top hidden state (the *encoder vect
 decoder cells{start}, each later step fed the previous decoder output, and a Conv3d head with a sigmoid turns
 every decoder output into a frame.
 Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU.
-Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}, {sum(t.numel() for t in MODEL.parameters()):,} parameters.
+Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}, {sum(t.numel() for t in model.parameters()):,} parameters.
 
 **Training.** {p.get('sequences_seen', 0):,} generated MovingMNIST sequences ({p.get('steps', 0):,} steps, {p.get('precision', '?')})
 from the training split of the digits.
@@ -129,53 +153,148 @@ from the training split of the digits.
 **Measured.** {numbers}
 
 **Inputs.** Uploads become 64x64 grey frames (colour to luma, padded to square, resized). The model knows
-bright digits moving on black; other footage is far outside what it has seen.
+bright digits moving on black; clips with a bright or grey background or faint shapes are inverted,
+lifted to black and stretched first (unless you untick *Fix the input*), and the note says what was done.
 """
+
+
+# The frame player: one sprite of palette frames (see showcase.player_payload) drawn on a canvas, so play/pause
+# and the scrubber never ask the server for anything; labels are page text, so nothing covers the pictures.
+PLAYER_HTML = """<div class="player">${value ? `
+<div class="heads" style="grid-template-columns: repeat(${value.columns.length}, 1fr)">${value.columns.map(c => `<span>${c}</span>`).join('')}</div>
+<canvas width="${value.width * 3}" height="${value.height * 3}"></canvas>
+<div class="controls"><button class="play" type="button" aria-label="Pause">&#10074;&#10074;</button>
+<input class="scrub" type="range" min="0" max="${value.frames - 1}" value="0" aria-label="Frame">
+<span class="counter"></span></div>` : `<p class="waiting">Predicting&hellip;</p>`}</div>"""
+PLAYER_CSS = """
+.player canvas { width: 100%; height: auto; display: block; image-rendering: pixelated; border-radius: 6px; background: #141414; }
+.heads { display: grid; font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
+.heads span { overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
+.controls { display: flex; align-items: center; gap: 8px; margin-top: 6px; flex-wrap: wrap; }
+.controls .scrub { flex: 1 1 140px; min-width: 0; accent-color: var(--color-accent); }
+.controls .counter { flex: 1 0 100%; font-size: 0.9em; font-variant-numeric: tabular-nums; color: var(--body-text-color); }
+.controls .play { min-width: 2.6em; padding: 4px 10px; border-radius: 6px; border: 1px solid var(--border-color-primary);
+                  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); cursor: pointer; }
+.waiting { color: var(--body-text-color-subdued); padding: 2em 0; text-align: center; }
+"""
+PLAYER_JS = """
+const state = {k: 0, playing: true, img: null, src: null};
+const part = (q) => element.querySelector(q);
+function draw() {
+  const v = props.value, canvas = part('canvas');
+  if (!v || !canvas || !state.img || !state.img.complete) return;
+  const g = canvas.getContext('2d');
+  g.imageSmoothingEnabled = false;
+  g.drawImage(state.img, 0, state.k * v.height, v.width, v.height, 0, 0, canvas.width, canvas.height);
+  canvas.dataset.frame = state.k;
+  part('.scrub').value = state.k;
+  part('.counter').textContent = `frame ${state.k + 1}/${v.frames}: ${v.labels[state.k]}`;
+  const play = part('.play');
+  play.innerHTML = state.playing ? '&#10074;&#10074;' : '&#9654;';
+  play.setAttribute('aria-label', state.playing ? 'Pause' : 'Play');
+}
+function load() {
+  const v = props.value;
+  if (v && v.sprite !== state.src) {
+    state.src = v.sprite; state.k = 0; state.img = new Image();
+    state.img.onload = draw; state.img.src = v.sprite;
+  }
+  draw();
+}
+watch('value', load);
+load();
+setInterval(() => {
+  const v = props.value;
+  if (state.playing && v && state.img && state.img.complete) { state.k = (state.k + 1) % v.frames; draw(); }
+}, 1000 / FPS);
+element.addEventListener('click', (e) => { if (e.target.closest('.play')) { state.playing = !state.playing; draw(); } });
+element.addEventListener('input', (e) => {
+  if (e.target.matches('.scrub')) { state.playing = false; state.k = Number(e.target.value); draw(); }
+});
+""".replace("FPS", str(FPS))
+# Phones: no sideways scrolling; the table and filmstrip shrink or scroll inside their own box.
+PAGE_CSS = """
+.gradio-container { max-width: 1180px !important; }
+#filmstrip img { width: 100%; height: auto; image-rendering: pixelated; }
+#examples .thumbnail-item img { image-rendering: pixelated; }
+body { overflow-x: hidden; }
+"""
+
+
+def player(label: str, elem_id: str) -> gr.HTML:
+    return gr.HTML(None, label=label, html_template=PLAYER_HTML, css_template=PLAYER_CSS, js_on_load=PLAYER_JS,
+                   elem_id=elem_id, show_label=False)
 
 
 with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as demo:
     gr.Markdown("# ConvLSTM video prediction\nThe model watches 10 frames and predicts what comes next. "
-                "Sample a Moving MNIST sequence or upload your own short grey clip.")
+                "Move a slider, roll the dice, pick a ready sequence or upload a clip. " + EXPECTS)
+    source = gr.State("sample")  # which input the sliders re-run: "sample" or "upload"
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            with gr.Tabs(selected="sample") as tabs:
+                with gr.Tab("Sample", id="sample"):
+                    with gr.Row():
+                        seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", min_width=120)
+                        dice = gr.Button("🎲 Random", scale=0, min_width=100, elem_id="dice")
+                    num_digits = gr.Slider(*NUM_DIGITS, value=2, step=1, label="Digits", elem_id="digits")
+                    speed = gr.Slider(*SPEEDS, value=SPEED, step=0.01, label="Speed (fraction of the free range per frame)")
+                    sample_btn = gr.Button("Sample", variant="primary", elem_id="sample-button")
+                with gr.Tab("Upload", id="upload"):
+                    files = gr.File(file_count="multiple", label=f"Clip: {clips.ACCEPTED}", file_types=list(clips.SUFFIXES),
+                                    elem_id="files")
+                    index = gr.Number(value=0, precision=0, minimum=0, label="Sequence index (canonical (20, N, 64, 64) .npy only)")
+                    fix = gr.Checkbox(True, label="Fix the input",
+                                      info="Invert a bright background, lift a grey one to black, stretch faint shapes.")
+                    upload_btn = gr.Button("Predict", variant="primary", elem_id="upload-button")
+            horizon = gr.Slider(1, MAX_HORIZON, value=FUTURE, step=1, label="Prediction horizon (frames)", elem_id="horizon",
+                                info=f"Trained for {FUTURE}; beyond {FUTURE} is extrapolation. Release to re-run.")
+            gr.Markdown("**Ready sequences**: click one to predict it")
+            examples = gr.Gallery([(str(p), p.stem.replace("_", " ")) for p in EXAMPLES], label="Ready sequences",
+                                  show_label=False, columns=4, height=150, allow_preview=False, elem_id="examples",
+                                  interactive=False)
+        with gr.Column(scale=3, min_width=300):
+            comparison = player("Input | Ground truth | Prediction | |Error|", "player")
+            note = gr.Markdown(label="Note", elem_id="note")
     with gr.Row():
-        with gr.Column(scale=2):
-            horizon = gr.Slider(1, MAX_HORIZON, value=FUTURE, step=1, label="Prediction horizon (frames)",
-                                info=f"Trained for {FUTURE}; beyond {FUTURE} is extrapolation.")
-            with gr.Tab("Sample"):
-                with gr.Row():
-                    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-                    dice = gr.Button("🎲 Random", scale=0, min_width=100)
-                num_digits = gr.Slider(1, 3, value=2, step=1, label="Digits")
-                speed = gr.Slider(0.02, 0.3, value=SPEED, step=0.01, label="Speed (fraction of the free range per frame)")
-                sample_btn = gr.Button("Sample", variant="primary", elem_id="sample-button")
-            with gr.Tab("Upload"):
-                files = gr.File(file_count="multiple", label=f"Clip: {clips.ACCEPTED}",
-                                file_types=list(clips.SUFFIXES))
-                index = gr.Number(value=0, precision=0, minimum=0, label="Sequence index (canonical (20, N, 64, 64) .npy only)")
-                upload_btn = gr.Button("Predict", variant="primary")
-        with gr.Column(scale=3):
-            gif = gr.Image(label="Input | Ground truth | Prediction | |Error|", type="filepath", show_label=False)
-            note = gr.Markdown()
-    with gr.Row():
-        plot = gr.Image(label="Error over the horizon (model vs copy-last-frame)", type="filepath")
-        table = gr.Dataframe(headers=["metric", "ConvLSTM", "copy last frame"], label="Metrics (mean over the horizon)")
-    strip = gr.Image(label="Filmstrip", type="filepath")
-    downloads = gr.File(label="Download the prediction (GIF, .npy)", file_count="multiple")
-    outputs = [gif, strip, plot, table, note, downloads]
-
-    if EXAMPLES:
-        gr.Examples([[[str(p)], FUTURE, 0] for p in EXAMPLES], inputs=[files, horizon, index], outputs=outputs,
-                    fn=predict_file, cache_examples=True, label="Ready sequences")
+        mse_plot = gr.LinePlot(x="frames ahead", y="MSE per frame", color="predictor", label="MSE per frame (lower is better)",
+                               color_map=COLOURS, min_width=280, elem_id="mse-plot")
+        ssim_plot = gr.LinePlot(x="frames ahead", y="SSIM", color="predictor", label="SSIM (higher is better)",
+                                color_map=COLOURS, min_width=280)
+        table = gr.Dataframe(headers=["metric", *showcase.PREDICTORS], label="Metrics (mean over the horizon)",
+                             min_width=280, wrap=True, column_widths=["40%", "30%", "30%"])
+    with gr.Accordion("Inside the ConvLSTM", open=True), gr.Row():
+        gr.Markdown(inside.EXPLAINED, min_width=280)
+        with gr.Column(scale=2, min_width=300):
+            cells = player("Gates and hidden channels per time step", "inside")
+    gr.Markdown("### Filmstrip")
+    strip = gr.Image(label="Filmstrip", type="filepath", show_label=False, elem_id="filmstrip", buttons=[])
+    downloads = gr.File(label="Downloads: comparison GIF, prediction GIF, prediction .npy", file_count="multiple")
     with gr.Accordion("How it works", open=False):
-        gr.Markdown(about())
+        how = gr.Markdown(label="How it works")
 
-    dice.click(lambda: int(np.random.default_rng().integers(0, 1_000_000)), outputs=seed, api_visibility="private")
-    sample_btn.click(sample, [seed, num_digits, speed, horizon], outputs, api_name="sample",
-                     concurrency_limit=CONCURRENCY, concurrency_id="model")
-    upload_btn.click(predict_file, [files, horizon, index], outputs, api_name="predict_file",
-                     concurrency_limit=CONCURRENCY, concurrency_id="model")
+    OUTPUTS = [downloads, note, table, mse_plot, ssim_plot, strip, comparison, cells]
+    sample_in = [seed, num_digits, speed, horizon]
+    # progress and errors show on the note alone: earlier results stay visible, uncovered, while a new one runs or fails
+    model_call = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "show_progress_on": [note]}
+    live = {**model_call, "trigger_mode": "always_last", "api_visibility": "private"}
+
+    # the public API first, so these two keep their names; every other listener is private
+    sample_btn.click(sample, sample_in, OUTPUTS, api_name="sample", **model_call)
+    upload_btn.click(predict_file, [files, horizon, index, fix], OUTPUTS, api_name="predict_file", **model_call)
+    demo.load(sample, sample_in, OUTPUTS, **live)  # a result on arrival
+    demo.load(about, None, how, api_visibility="private")  # reads the weights on first use, not at import
+    gr.on([sample_btn.click, dice.click, num_digits.release, speed.release], lambda: "sample", None, source,
+          queue=False, api_visibility="private")
+    upload_btn.click(lambda: "upload", None, source, queue=False, api_visibility="private")
+    dice.click(lambda: int(np.random.default_rng().integers(0, 1_000_000)), None, seed, queue=False,
+               api_visibility="private").then(sample, sample_in, OUTPUTS, **live)
+    gr.on([num_digits.release, speed.release], sample, sample_in, OUTPUTS, **live)
+    horizon.release(rerun, [source, seed, num_digits, speed, horizon, files, index, fix], OUTPUTS, **live)
+    examples.select(pick_example, [horizon, fix], [files, tabs, source, *OUTPUTS], scroll_to_output=True, **live)
 
 demo.queue(max_size=QUEUE_SIZE)
 
 if __name__ == "__main__":
     # host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them); nothing is hard-coded
-    demo.launch(max_file_size=clips.MAX_BYTES, ssr_mode=False, theme=gr.themes.Soft())
+    demo.launch(max_file_size=clips.MAX_BYTES, ssr_mode=False, theme=gr.themes.Soft(), css=PAGE_CSS)

@@ -43,10 +43,18 @@ class Budget:
         check_pixels(self.name, self.frames, width, height)  # one size throughout, so frames x size is the total
 
 
+def _grey_palette(im: Image.Image) -> bool:
+    """Whether every entry of a palette image's palette is a grey (r = g = b)."""
+    palette = np.asarray(im.getpalette() or [0, 0, 0], np.uint8).reshape(-1, 3)
+    return bool((palette == palette[:, :1]).all())
+
+
 def _pillow(path: Path, budget: Budget) -> tuple[list[np.ndarray], str]:  # (frames, colour)
     """GIF, PNG (also APNG) or JPEG frames; each frame's canvas is checked before its pixels are decoded."""
     with Image.open(path) as im:
         colour = PILLOW_COLOURS.get(im.mode, im.mode)
+        if im.mode in ("P", "PA") and _grey_palette(im):  # most grey GIFs: say grey, not colour
+            colour = colour.replace("palette colour", "grey palette")
         out = []
         for i in count():
             try:

@@ -1,6 +1,10 @@
 """The Gradio app: handlers called directly, the launched app through gradio_client, and a real headless browser."""
+import base64
+import io
+import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -9,8 +13,10 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 import app
+from convlstm import media
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -19,20 +25,43 @@ def n_frames(gif_path) -> int:
     return iio.imread(gif_path, index=None).shape[0]
 
 
+OUT = {name: i for i, name in enumerate(["downloads", "note", "table", "mse", "ssim", "strip", "player", "inside"])}
+
+
+def sprite_frames(payload: dict) -> np.ndarray:
+    """The player's sprite decoded back into its frames (T, h, w) of palette indices."""
+    png = base64.b64decode(payload["sprite"].removeprefix("data:image/png;base64,"))
+    im = Image.open(io.BytesIO(png))
+    assert im.mode == "P" and np.array_equal(np.asarray(im.getpalette(), np.uint8).reshape(-1, 3)[:256], media.PALETTE)
+    return np.asarray(im).reshape(payload["frames"], payload["height"], payload["width"])
+
+
 @pytest.mark.parametrize("horizon", [1, 10, 30])
 def test_sample_handler(horizon):
-    gif, strip, plot, table, note, downloads = app.sample(3, 2, 0.1, horizon)
-    assert n_frames(gif) == 10 + horizon
-    assert Path(strip).is_file() and Path(plot).is_file()
-    assert table[0][0] == "MSE per frame" and float(table[0][1]) >= 0
-    assert np.load(downloads[1]).shape == (horizon, 64, 64)
-    assert ("Extrapolation" in note) == (horizon > 10)
+    out = app.sample(3, 2, 0.1, horizon)
+    comparison, pred_gif, npy = out[OUT["downloads"]]
+    assert n_frames(comparison) == 10 + horizon and n_frames(pred_gif) == horizon
+    assert np.load(npy).shape == (horizon, 64, 64)
+    player, cells = out[OUT["player"]], out[OUT["inside"]]
+    assert player["frames"] == len(player["labels"]) == sprite_frames(player).shape[0] == 10 + horizon
+    assert player["labels"][0].startswith("context 1/10") and player["labels"][-1].startswith(f"predicted +{horizon}/")
+    assert cells["frames"] == 10 + horizon and cells["labels"][10].startswith("decoder step 1/")
+    assert len(cells["columns"]) == 6 and sprite_frames(cells).std() > 0  # gates and hidden channels, not blank
+    curves = out[OUT["mse"]]
+    assert out[OUT["ssim"]] is curves and len(curves) == 2 * horizon
+    assert set(curves["predictor"]) == {"ConvLSTM", "copy last frame"}
+    table = out[OUT["table"]]
+    assert table[0][0] == "MSE per frame" and float(table[0][1]) < float(table[0][2])  # beats copying the last frame
+    assert ("Extrapolation" in out[OUT["note"]]) == (horizon > 10)
+    strip = Image.open(out[OUT["strip"]])
+    assert strip.width == 110 + media.STRIP_WRAP * 66  # wraps: never wider than 10 frames, whatever the horizon
+    assert strip.height > (1 + -(-horizon // 10) * 3) * 64
 
 
 def test_sample_is_deterministic_per_seed():
     a, b = app.sample(5, 1, 0.1, 3), app.sample(5, 1, 0.1, 3)
-    assert np.array_equal(np.load(a[5][1]), np.load(b[5][1]))
-    assert a[3] == b[3]
+    assert np.array_equal(np.load(a[0][2]), np.load(b[0][2]))
+    assert a[OUT["table"]] == b[OUT["table"]]
 
 
 def write_upload(kind: str, folder: Path, seq: np.ndarray) -> list[str]:
@@ -68,9 +97,12 @@ def write_upload(kind: str, folder: Path, seq: np.ndarray) -> list[str]:
 @pytest.mark.parametrize("kind", ["gif", "mp4", "webm", "npy_thw", "npy_thwc_big_colour", "canonical", "png_frames"])
 def test_upload_kinds(tmp_path, sequence, kind):
     files = write_upload(kind, tmp_path, sequence)
-    gif, strip, plot, table, note, downloads = app.predict_file(files, 10, 1 if kind == "canonical" else 0)
-    assert n_frames(gif) == 20 and plot is not None
+    out = app.predict_file(files, 10, 1 if kind == "canonical" else 0)
+    note = out[OUT["note"]]
+    assert n_frames(out[0][0]) == 20 and out[OUT["mse"]] is not None and "Input fixed" not in note
     assert "context = frames 1-10, truth = frames 11-20" in note
+    if kind == "gif":
+        assert "64x64 grey palette" in note  # not "RGB" or "colour": the GIF stores a palette of greys
     if kind == "npy_thwc_big_colour":
         assert "128x96 RGB" in note and "64x64 grey" in note
     if kind == "canonical":
@@ -79,15 +111,15 @@ def test_upload_kinds(tmp_path, sequence, kind):
 
 def test_context_only_clip_gets_a_prediction_without_truth(tmp_path, sequence):
     np.save(tmp_path / "ctx.npy", sequence[:6])
-    gif, strip, plot, table, note, downloads = app.predict_file([str(tmp_path / "ctx.npy")], 5, 0)
-    assert n_frames(gif) == 6 + 5 and plot is None and "no ground truth" in note
+    out = app.predict_file([str(tmp_path / "ctx.npy")], 5, 0)
+    assert n_frames(out[0][0]) == 6 + 5 and out[OUT["mse"]] is None and "no ground truth" in out[OUT["note"]]
     np.save(tmp_path / "long.npy", sequence)
-    note = app.predict_file([str(tmp_path / "long.npy")], 4, 0)[4]
+    note = app.predict_file([str(tmp_path / "long.npy")], 4, 0)[OUT["note"]]
     assert "frames 15-20 lie past the horizon and are not used" in note
 
 
 @pytest.mark.parametrize("case", ["garbage", "text", "none", "index", "horizon", "mixed"])
-def test_bad_uploads_raise_gr_error(tmp_path, sequence, case):
+def test_bad_uploads_raise_gr_error(tmp_path, sequence, case, caplog):
     (tmp_path / "bad.gif").write_bytes(b"GIF89a" + os.urandom(200))
     (tmp_path / "notes.txt").write_text("hello")
     np.save(tmp_path / "canon.npy", np.zeros((20, 2, 64, 64), np.uint8))
@@ -100,9 +132,23 @@ def test_bad_uploads_raise_gr_error(tmp_path, sequence, case):
         "horizon": ([str(tmp_path / "canon.npy")], 31, 0),
         "mixed": ([str(tmp_path / "a.png"), str(tmp_path / "canon.npy")], 10, 0),
     }[case]
-    with pytest.raises(gr.Error) as err:
+    with caplog.at_level(logging.WARNING, logger="convlstm.app"), pytest.raises(gr.Error) as err:
         app.predict_file(*args)
     assert "Traceback" not in str(err.value) and len(str(err.value)) > 10
+    assert not err.value.print_exception  # Gradio prints no traceback for it
+    assert [r.getMessage() for r in caplog.records] == [f"predict_file refused: {err.value.message}"]  # one line
+
+
+def test_a_negative_clip_is_fixed_and_the_fix_can_be_turned_off(tmp_path, sequence):
+    np.save(tmp_path / "negative.npy", 1.0 - sequence)  # dark digits on white
+    fixed = app.predict_file([str(tmp_path / "negative.npy")], 10, 0, True)
+    as_is = app.predict_file([str(tmp_path / "negative.npy")], 10, 0, False)
+    assert "Input fixed" in fixed[OUT["note"]] and "bright background: inverted" in fixed[OUT["note"]].lower()
+    assert "tick *Fix the input*" in as_is[OUT["note"]]
+    mse = lambda out: float(out[OUT["table"]][0][1])
+    assert mse(fixed) < 0.5 * mse(as_is)  # the fix is what makes the prediction useful
+    panels = sprite_frames(fixed[OUT["player"]])
+    assert panels[0, 32, :64].mean() > panels[0, 32, 2 * 66:2 * 66 + 64].mean()  # Input as given (white), model reads black
 
 
 @pytest.mark.parametrize("args", [(None, 2, 0.1, 10), (0, 2, None, 10), (0, 5, 0.1, 10), (0, 2, 0.1, 0), (-1, 2, 0.1, 10)])
@@ -113,23 +159,33 @@ def test_bad_sample_settings_raise_gr_error(args):
 
 def test_about_reads_numbers_from_the_weights():
     text = app.about()
-    assert f"{app.MODEL.provenance['sequences_seen']:,}" in text
+    assert f"{app.default_model().provenance['sequences_seen']:,}" in text
 
 
 def test_client_sample_and_predict_file(server, tmp_path, sequence):
     client = Client(server, verbose=False)
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in api["/sample"]["parameters"]] == ["seed", "num_digits", "speed", "horizon"]
+    assert [p["parameter_name"] for p in api["/predict_file"]["parameters"]] == ["files", "horizon", "index", "fix"]
+    for name in ("/sample", "/predict_file"):
+        labels = [r["label"] for r in api[name]["returns"]]
+        assert len(labels) == len(OUT) and all(label and not label.startswith("value_") for label in labels), labels
     result = client.predict(7, 2, 0.1, 12, api_name="/sample")
-    assert n_frames(result[0]) == 10 + 12
+    assert n_frames(result[0][0]) == 10 + 12 and result[OUT["player"]]["frames"] == 22
     files = write_upload("gif", tmp_path, sequence)
-    result = client.predict([handle_file(files[0])], 5, 0, api_name="/predict_file")
-    assert n_frames(result[0]) == 10 + 5
+    result = client.predict([handle_file(files[0])], 5, 0, api_name="/predict_file")  # fix left at its default
+    assert n_frames(result[0][0]) == 10 + 5 and "64x64 grey" in result[OUT["note"]]
     (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
     with pytest.raises(AppError, match="could not decode it"):
         client.predict([handle_file(str(tmp_path / "bad.mp4"))], 10, 0, api_name="/predict_file")
-    assert n_frames(client.predict(8, 1, 0.1, 3, api_name="/sample")[0]) == 13  # still serving
+    assert n_frames(client.predict(8, 1, 0.1, 3, api_name="/sample")[0][0]) == 13  # still serving
+    # requests at once each see their own model internals (the trace hooks are shared by the one model)
+    jobs = [client.submit(s, 2, 0.1, 5 + s, api_name="/sample") for s in range(4)]
+    assert [j.result(timeout=300)[OUT["inside"]]["frames"] for j in jobs] == [15, 16, 17, 18]
 
 
-def test_browser_clicks_sample_and_sees_an_animation(server):
+def chrome(width: int):
+    """Debian's headless chromium at `width` CSS pixels (device emulation, so phone widths below 500 work too)."""
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver_path):
         if os.environ.get("CI"):
@@ -137,34 +193,114 @@ def test_browser_clicks_sample_and_sees_an_animation(server):
         pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1600"]:
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]:
         options.add_argument(flag)
     browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": 1600, "deviceScaleFactor": 1, "mobile": width < 600})
+    return browser
+
+
+def screenshot(browser, name: str) -> None:
+    """The whole page as artifacts/NAME.png, for a person to look at."""
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    width = browser.execute_script("return window.innerWidth")
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": min(height, 6000), "deviceScaleFactor": 1, "mobile": width < 600})
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": 1600, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
+PLAYER = """const root = document.querySelector('#player'), c = root && root.querySelector('canvas');
+return c ? {frame: Number(c.dataset.frame), frames: Number(root.querySelector('.scrub').max) + 1,
+            counter: root.querySelector('.counter').textContent, painted: c.dataset.frame !== undefined} : null;"""
+
+
+def test_browser_result_on_arrival_player_slider_and_example(server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chrome(1280)
     try:
         browser.get(server)
-        wait = WebDriverWait(browser, 60)
-        button = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, "#sample-button")))
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
-        img = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "img[src*='comparison.gif']")))
-        wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
-        ARTIFACTS.mkdir(exist_ok=True)
-        browser.save_screenshot(str(ARTIFACTS / "app_after_sample.png"))
-        src = img.get_attribute("src")
+        wait = WebDriverWait(browser, 90)
+        # a result on arrival: the player is playing a prediction without any click
+        first = wait.until(lambda b: (p := b.execute_script(PLAYER)) and p["painted"] and p)
+        assert first["frames"] == 20
+        wait.until(lambda b: b.execute_script(PLAYER)["frame"] != first["frame"])  # it animates
+        # pause holds the frame; the scrubber moves to any frame and the counter says which
+        browser.find_element(By.CSS_SELECTOR, "#player .play").click()
+        held = browser.execute_script(PLAYER)["frame"]
+        time.sleep(4 / media.FPS)  # four frames' worth
+        assert browser.execute_script(PLAYER)["frame"] == held, "the paused player kept moving"
+        browser.execute_script("const s = document.querySelector('#player .scrub'); s.value = 14;"
+                               "s.dispatchEvent(new Event('input', {bubbles: true}));")
+        state = browser.execute_script(PLAYER)
+        assert state["frame"] == 14 and state["counter"].startswith("frame 15/20: predicted +5/10")
+        screenshot(browser, "app_1280")
+        # the dice samples at once: a new seed and its prediction, no Sample click
+        browser.find_element(By.ID, "dice").click()
+        wait.until(lambda b: "Sampled seed" in (t := b.find_element(By.ID, "note").text) and "Sampled seed 0:" not in t)
+        # releasing the horizon slider re-runs the current input
+        browser.execute_script("""const s = document.querySelector('#horizon input[type=range]'); s.value = 17;
+            s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));""")
+        wait.until(lambda b: b.execute_script(PLAYER)["frames"] == 27)
+        # an error keeps the earlier result on the page, uncovered
+        browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Upload']").click()
+        bad = ARTIFACTS / "bad.gif"
+        bad.write_bytes(b"GIF89a not really")  # a header claiming a 28192x29807 canvas
+        browser.find_element(By.CSS_SELECTOR, "#files input[type=file]").send_keys(str(bad))
+        predict = browser.find_element(By.ID, "upload-button")
+        wait.until(lambda b: predict.is_enabled() and "bad" in b.find_element(By.ID, "files").get_attribute("textContent"))
+        predict.click()
+        wait.until(lambda b: "at most 4096x4096 are accepted" in b.find_element(By.TAG_NAME, "body").text)  # the toast
+        assert browser.execute_script(PLAYER)["frames"] == 27  # still the slider's result
+        assert browser.execute_script("return document.querySelectorAll('#player .error, #mse-plot .error').length") == 0
+        assert browser.find_element(By.CSS_SELECTOR, "#mse-plot canvas, #mse-plot svg").is_displayed()
+        # a ready sequence, clicked from the Sample tab: its result plays, in view, and the Upload tab is selected
+        browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Sample']").click()
+        browser.find_elements(By.CSS_SELECTOR, "#examples button.thumbnail-item, #examples .thumbnail-item")[0].click()
+        wait.until(lambda b: "20 frames" in b.find_element(By.ID, "note").text)
+        selected = browser.find_element(By.CSS_SELECTOR, "button[role=tab][aria-selected=true]").text
+        assert selected == "Upload"
+        assert browser.execute_script(PLAYER)["frames"] == 27  # the example ran at the current horizon
+        note_top = browser.execute_script("return document.querySelector('#player').getBoundingClientRect().top")
+        assert -50 < note_top < browser.execute_script("return window.innerHeight")  # the result is in view
     finally:
         browser.quit()
-    import urllib.request
 
-    with urllib.request.urlopen(src, timeout=30) as r:
-        data = r.read()
-    assert data[:6] in (b"GIF89a", b"GIF87a")
-    assert iio.imread(data, index=None, extension=".gif").shape[0] == 20  # animated: 10 context + 10 predicted
+
+def test_browser_phone_width_has_no_sideways_overflow(server):
+    browser = chrome(400)
+    try:
+        browser.get(server)
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, 90).until(lambda b: (p := b.execute_script(PLAYER)) and p["painted"])
+        WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.querySelector('#inside canvas')"))
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 400
+        assert browser.execute_script("return document.querySelector('#player canvas').getBoundingClientRect().width") > 300
+        screenshot(browser, "app_400")
+    finally:
+        browser.quit()
+
+
+def test_cache_cleaning_never_removes_the_example_thumbnails():
+    """delete_cache removes old request files hourly; the ready sequences' thumbnails must survive it."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    thumbnails = [item["image"]["path"] for item in app.examples.value]
+    assert len(thumbnails) == len(app.EXAMPLES)
+    assert set(thumbnails) <= set().union(*app.demo.temp_file_sets)  # they live in Gradio's cache, so cleaning sees them
+    delete_files_created_by_app(app.demo, None)  # what the hourly clean does, with every file old enough
+    assert all(Path(p).is_file() for p in thumbnails)
+    assert all(Path(p).is_file() for p in app.EXAMPLES)  # clicks read the originals, never the cache
 
 
 @pytest.mark.parametrize("call, message", [

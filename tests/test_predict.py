@@ -125,6 +125,12 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, tiny_weights, case):
     assert "error:" in r.stderr
 
 
+def test_a_grey_gif_is_described_as_a_grey_palette(tmp_path, sequence):
+    iio.imwrite(tmp_path / "grey.gif", (sequence * 255).astype(np.uint8), extension=".gif", duration=100, loop=0)
+    note = clips.read_clip(tmp_path / "grey.gif").note
+    assert "grey palette" in note and "colour" not in note and "RGB" not in note
+
+
 def test_bool_16_bit_and_palette_files_decode_to_the_right_values_and_notes(tmp_path):
     mask = np.zeros((3, 64, 64), bool)
     mask[:, 20:40, 20:40] = True

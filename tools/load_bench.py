@@ -1,21 +1,32 @@
-"""Load benchmark of the app: p50/p95 latency and the server's peak memory under a burst of /sample jobs.
+"""Speed of the app: the /sample handler's stages, end-to-end latency through gradio_client, and a burst.
 
-    python -m tools.load_bench                # starts `python app.py` on a free loopback port, then fires
-    python -m tools.load_bench --jobs 54      # 3 x (concurrency + queue size) jobs at once by default
+    python -m tools.load_bench                 # starts `python app.py` on a free loopback port, then measures
+    python -m tools.load_bench --requests 40   # more sequential requests for steadier percentiles
 
-Not a test: timings depend on the machine. The figures go in README ("Limits").
+1. Handler breakdown: convlstm.showcase.show in this process (model, players, downloads, filmstrip, scores).
+2. End to end: sequential /sample requests through gradio_client against the real server, p50 / p95.
+3. A burst of 3 x (concurrency + queue size) simultaneous jobs: served, refused ("queue is full"), latency,
+   and the server's peak memory.
+Not a test: timings depend on the machine, so the CPU line is printed with them. The app is never imported
+here (its limits come from convlstm.showcase); the server runs in its own process.
 """
 import argparse
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import wait
 from pathlib import Path
 
 import numpy as np
 from gradio_client import Client
+
+from convlstm import showcase
+from convlstm.api import default_model
+from convlstm.data import CONTEXT, generate_sequence, load_digits
+from convlstm.runtime import describe_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,14 +37,33 @@ def peak_rss_mb(pid: int) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
-def main() -> None:
-    sys.path.insert(0, str(ROOT))
-    import app  # for the queue settings only; the server runs in its own process
+def percentiles(seconds: list[float]) -> str:
+    a = np.array(seconds) * 1e3
+    return f"p50 {np.percentile(a, 50):.0f} ms, p95 {np.percentile(a, 95):.0f} ms (n={len(a)})"
 
+
+def handler_breakdown(horizon: int, repeats: int) -> None:
+    """Median milliseconds per stage of showcase.show, the whole of /sample's work, in this process."""
+    digits, model = load_digits("test"), default_model()
+    rows = []
+    for seed in range(repeats + 1):
+        seq = generate_sequence(np.random.default_rng(seed), digits, num_frames=CONTEXT + horizon)
+        with tempfile.TemporaryDirectory() as out:
+            rows.append(showcase.show(seq[:CONTEXT], seq[CONTEXT:], horizon, Path(out), model=model).timings)
+    rows = rows[1:]  # the first call warms up the model
+    stages = {k: np.median([r[k] for r in rows]) * 1e3 for k in rows[0]}
+    parts = ", ".join(f"{k} {v:.0f}" for k, v in stages.items())
+    print(f"handler (median of {repeats}, horizon {horizon}): {sum(stages.values()):.0f} ms = {parts} ms")
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=3 * (app.CONCURRENCY + app.QUEUE_SIZE))
+    parser.add_argument("--requests", type=int, default=20, help="sequential /sample requests for p50/p95")
+    parser.add_argument("--jobs", type=int, default=3 * (showcase.CONCURRENCY + showcase.QUEUE_SIZE))
     parser.add_argument("--horizon", type=int, default=10)
     args = parser.parse_args()
+    print(f"CPU: {describe_cpu()}")
+    handler_breakdown(args.horizon, repeats=10)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,7 +72,7 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         client = None
-        for _ in range(120):  # wait for start-up (model load, example caching)
+        for _ in range(120):  # wait for start-up
             try:
                 client = Client(f"http://127.0.0.1:{port}/", verbose=False)
                 break
@@ -50,13 +80,16 @@ def main() -> None:
                 time.sleep(1)
         if client is None:
             sys.exit("load_bench: the app did not start within 120 s")
+        client.predict(0, 2, 0.1, args.horizon, api_name="/sample")  # the first request loads the weights
         idle_rss = peak_rss_mb(server.pid)
-        tic = time.perf_counter()
         single = []
-        for seed in range(5):
+        for seed in range(1, args.requests + 1):
             t0 = time.perf_counter()
             client.predict(seed, 2, 0.1, args.horizon, api_name="/sample")
             single.append(time.perf_counter() - t0)
+        print(f"end to end, sequential /sample through gradio_client (horizon {args.horizon}): {percentiles(single)}")
+
+        tic = time.perf_counter()
         starts, ends, jobs = {}, {}, []
         for i in range(args.jobs):
             starts[i] = time.perf_counter()
@@ -72,14 +105,9 @@ def main() -> None:
                 if "queue is full" not in str(e).lower():
                     raise
                 refused += 1
-        wall = time.perf_counter() - tic
-        lat = np.array(latencies)
-        print(f"single request (sequential, horizon {args.horizon}): median {np.median(single) * 1e3:.0f} ms")
-        print(f"burst of {args.jobs} simultaneous /sample jobs: {len(lat)} served, {refused} refused (queue full), "
-              f"{wall:.1f} s in all")
-        if len(lat):
-            print(f"served latency p50 {np.percentile(lat, 50):.2f} s, p95 {np.percentile(lat, 95):.2f} s")
-        print(f"server peak memory: {peak_rss_mb(server.pid):.0f} MB (after start-up {idle_rss:.0f} MB)")
+        print(f"burst of {args.jobs} simultaneous /sample jobs: {len(latencies)} served, {refused} refused (queue full), "
+              f"{time.perf_counter() - tic:.1f} s in all" + (f"; served {percentiles(latencies)}" if latencies else ""))
+        print(f"server peak memory: {peak_rss_mb(server.pid):.0f} MB (after the first request {idle_rss:.0f} MB)")
     finally:
         server.terminate()
         server.wait(timeout=30)

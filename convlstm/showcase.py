@@ -1,0 +1,91 @@
+"""Everything the app shows for one prediction, built once and fast: player frames, GIFs, filmstrip, curves, table.
+
+Also the app's serving limits, so tools (tools/load_bench.py) read them without importing the app.
+Nothing here draws with matplotlib: the curves go out as a table that the page plots itself.
+"""
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import inside, media
+from .api import default_model, predict
+from .metrics import all_per_step
+
+CONCURRENCY = 2  # model calls at once: the 2 vCPUs of a free Space
+QUEUE_SIZE = 16  # requests waiting beyond those; more are refused at once with "queue is full"
+KEEP_S = 15 * 60  # request output folders older than this are pruned
+METRICS = [("MSE per frame", "mse", 1), ("MAE per frame", "mae", 1), ("SSIM", "ssim", 3), ("PSNR (dB)", "psnr", 2)]
+# Seq2Seq.trace() hooks the shared model, so two requests tracing at once would record each other's steps;
+# the model call is serialised (torch already spreads one call over every core), the rest runs concurrently.
+_TRACING = threading.Lock()
+PREDICTORS = ("ConvLSTM", "copy last frame")  # the model, and the baseline that repeats the last context frame
+
+
+@dataclass
+class Shown:
+    """One prediction, ready for the page: player payloads, files, curves and the metrics table."""
+
+    prediction: np.ndarray  # (horizon, 64, 64) float32
+    player: dict  # the comparison player's payload (see player_payload)
+    inside: dict  # the "Inside the ConvLSTM" player's payload
+    gif: Path  # comparison GIF (download)
+    strip: Path  # filmstrip PNG
+    downloads: list[str]  # comparison GIF, prediction GIF, prediction .npy
+    curves: pd.DataFrame | None  # per-step scores, long format; None without ground truth
+    table: list[list[str]]  # metric, ConvLSTM, copy last frame
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for tools/load_bench.py
+
+
+def player_payload(panels: np.ndarray, labels: list[str], columns: tuple[str, ...], fps: float = media.FPS) -> dict:
+    """What the page's frame player needs: a sprite of palette frames (T, h, w), the frame size, labels, headings."""
+    n, h, w = panels.shape
+    return {"sprite": media.sprite(panels), "frames": n, "width": w, "height": h, "labels": labels,
+            "columns": list(columns), "fps": fps}
+
+
+def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-step scores of one sequence (T, 64, 64) against its truth."""
+    return all_per_step(pred[None], truth[None], openstl=False)  # (T, H, W) -> (1, T, H, W)
+
+
+def show(context: np.ndarray, truth: np.ndarray | None, horizon: int, out: Path,
+         shown_input: np.ndarray | None = None, model=None) -> Shown:
+    """Predict `horizon` frames after `context` (the frames the model reads) and build every output in `out`.
+
+    shown_input: the clip's context as given, when an input fix changed what the model reads (see guidance).
+    """
+    t = {"start": time.perf_counter()}
+    model = model or default_model()
+    with _TRACING, model.trace() as steps:  # the gates and hidden states of this very prediction, for the inside view
+        pred = predict(context, horizon, model)
+    t["model"] = time.perf_counter()
+    raw = context if shown_input is None else shown_input
+    panels = media.comparison_panels(raw, pred, truth, seen=context)
+    labels = media.frame_labels(len(context), horizon)
+    player = player_payload(panels, labels, media.COLUMNS)
+    cells, cell_labels = inside.panels(steps)
+    inside_player = player_payload(cells, cell_labels, inside.COLUMNS)
+    t["players"] = time.perf_counter()
+    gif = media.save_gif(media.comparison_gif_frames(raw, pred, truth, seen=context), out / "comparison.gif")
+    pred_gif = media.prediction_gif(pred, out / "prediction.gif")
+    np.save(out / "prediction.npy", pred)
+    t["downloads"] = time.perf_counter()
+    strip = media.filmstrip(raw, pred, truth, out / "filmstrip.png")
+    t["filmstrip"] = time.perf_counter()
+    curves, table = None, [["(no ground truth: the clip ends at the context)", "", ""]]
+    if truth is not None:
+        n = min(len(truth), horizon)
+        scores = [_scores(pred[:n], truth[:n]), _scores(np.repeat(context[-1:], n, axis=0), truth[:n])]
+        curves = pd.DataFrame([{"frames ahead": s + 1, "predictor": name, "MSE per frame": float(sc["mse"][s]),
+                                "SSIM": float(sc["ssim"][s])} for name, sc in zip(PREDICTORS, scores) for s in range(n)])
+        table = [[name, f"{scores[0][k].mean():.{d}f}", f"{scores[1][k].mean():.{d}f}"] for name, k, d in METRICS]
+    t["scores"] = time.perf_counter()
+    stages = list(t)
+    timings = {b: t[b] - t[a] for a, b in zip(stages, stages[1:])}
+    return Shown(pred, player, inside_player, gif, strip, [str(gif), str(pred_gif), str(out / "prediction.npy")],
+                 curves, table, timings)
+
