@@ -5,6 +5,7 @@ model's structure: the article's exact wiring is `ModelConfig.article()`, the sh
 """
 import contextlib
 import math
+import threading
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -253,13 +254,16 @@ class Seq2Seq(nn.Module):
 
     @contextlib.contextmanager
     def trace(self):
-        """Record every cell step of the next forward passes: yields a list that fills, in execution order, with
-        {"part", "layer" (1-based), "step" (0-based within the part), "i", "f", "o", "h"}, tensors (hidden, h, w)
-        of batch element 0 as float32 on the CPU."""
-        steps, counters, handles = [], {}, []
+        """Record every cell step of the next forward passes on this thread: yields a list that fills, in execution
+        order, with {"part", "layer" (1-based), "step" (0-based within the part), "i", "f", "o", "h"}, tensors
+        (hidden, h, w) of batch element 0 as float32 on the CPU. Forwards on other threads (other requests sharing
+        the model) are not recorded, so several traces may run at once."""
+        steps, counters, handles, owner = [], {}, [], threading.get_ident()
         for part, cells in (("encoder", self.encoder), ("decoder", self.decoder)):
             for n, cell in enumerate(cells, 1):
                 def hook(module, args, out, part=part, layer=n):
+                    if threading.get_ident() != owner:
+                        return
                     step = counters.get((part, layer), 0)
                     counters[(part, layer)] = step + 1
                     steps.append({"part": part, "layer": layer, "step": step,

@@ -3,7 +3,6 @@
 Also the app's serving limits, so tools (tools/load_bench.py) read them without importing the app.
 Nothing here draws with matplotlib: the curves go out as a table that the page plots itself.
 """
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,6 @@ CONCURRENCY = 2  # model calls at once: the 2 vCPUs of a free Space
 QUEUE_SIZE = 16  # requests waiting beyond those; more are refused at once with "queue is full"
 KEEP_S = 15 * 60  # request output folders older than this are pruned
 METRICS = [("MSE per frame", "mse", 1), ("MAE per frame", "mae", 1), ("SSIM", "ssim", 3), ("PSNR (dB)", "psnr", 2)]
-# Seq2Seq.trace() hooks the shared model, so two requests tracing at once would record each other's steps;
-# the model call is serialised (torch already spreads one call over every core), the rest runs concurrently.
-_TRACING = threading.Lock()
 PREDICTORS = ("ConvLSTM", "copy last frame")  # the model, and the baseline that repeats the last context frame
 
 
@@ -60,7 +56,7 @@ def show(context: np.ndarray, truth: np.ndarray | None, horizon: int, out: Path,
     """
     t = {"start": time.perf_counter()}
     model = model or default_model()
-    with _TRACING, model.trace() as steps:  # the gates and hidden states of this very prediction, for the inside view
+    with model.trace() as steps:  # the gates and hidden states of this very prediction, for the inside view
         pred = predict(context, horizon, model)
     t["model"] = time.perf_counter()
     raw = context if shown_input is None else shown_input

@@ -161,3 +161,17 @@ def test_trace_records_every_cell_step_and_matches_the_output():
     with torch.no_grad():
         model(x, 1)
     assert len(steps) == 16  # hooks are gone after the block
+
+
+def test_trace_records_only_its_own_thread():
+    """Requests share one model: a forward on another thread during a trace is not mixed into it."""
+    import threading
+
+    model = Seq2Seq(ModelConfig(hidden=4)).eval()
+    x = torch.rand(1, 3, 1, 64, 64)
+    with torch.no_grad(), model.trace() as steps:
+        other = threading.Thread(target=lambda: model(x, 5))
+        other.start()
+        other.join()
+        model(x, 2)
+    assert len(steps) == 2 * 3 + 2 * 2 and [s["step"] for s in steps if s["part"] == "decoder"] == [0, 0, 1, 1]
