@@ -139,18 +139,24 @@ def about() -> str:
     else:
         numbers = f"Validation MSE per frame {p.get('validation', {}).get('mse', float('nan')):.1f}; no test evaluation is stored in these weights yet."
     start = " that start from the encoder's final states (as in Shi et al.)" if c.copy_states else " that start from zero"
+    fed = "its own last predicted frame" if c.frame_feedback else "the previous decoder output"
+    fold = (f"Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x"
+            f"{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU." if c.stem == "patch" else
+            f"Learned stride-2 convolutions take frames to a {64 // c.patch_size}x{64 // c.patch_size} grid and back.")
+    grid = p.get("test", {}).get("grid_worst_ratio")
+    speeds = (f" Across 1-3 digits and speeds {SPEEDS[0]}-{SPEEDS[1]} (the sliders' range) its worst MSE is **{grid:.2f}x** a "
+              "black frame's (below 1 beats a black frame)." if grid else "")
     return f"""
-**Model.** A ConvLSTM encoder-decoder (Shi et al. 2015), as in the article this project follows: two ConvLSTM
-cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of two
-decoder cells{start}, each later step fed the previous decoder output, and a Conv3d head with a sigmoid turns
-every decoder output into a frame.
-Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU.
-Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}, {sum(t.numel() for t in model.parameters()):,} parameters.
+**Model.** A ConvLSTM encoder-decoder (Shi et al. 2015), as in the article this project follows: {c.layers} ConvLSTM
+cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of {c.layers}
+decoder cells{start}, each later step fed {fed}, and a Conv3d head with a sigmoid turns every decoder
+output into a frame. {fold}
+Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}, {model.num_parameters():,} parameters.
 
-**Training.** {p.get('sequences_seen', 0):,} generated MovingMNIST sequences ({p.get('steps', 0):,} steps, {p.get('precision', '?')})
-from the training split of the digits.
+**Training.** {p.get('sequences_seen', 0):,} sequences ({p.get('steps', 0):,} steps, {p.get('precision', '?')}) of
+{p.get('data', 'generated Moving MNIST')}.
 
-**Measured.** {numbers}
+**Measured.** {numbers}{speeds}
 
 **Inputs.** Uploads become 64x64 grey frames (colour to luma, padded to square, resized). The model knows
 bright digits moving on black; clips with a bright or grey background or faint shapes are inverted,
