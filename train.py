@@ -14,6 +14,7 @@ GIFs; --export copies the best weights with their provenance, ready for weights/
 --lr, --weight-decay, --steps (the schedule), --warmup or loss weight is applied and printed.
 """
 import argparse
+import copy
 import csv
 import dataclasses
 import datetime
@@ -335,35 +336,41 @@ def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict
     return dataclasses.replace(cfg, model=saved_model, **kept)
 
 
-def probe_step_seconds(r: Run, batch: torch.Tensor, steps: int = 4) -> float:
-    """Median seconds of a training step, measured on a throwaway copy (the real model and optimizer stay untouched)."""
-    import copy
+def probe_step_seconds(r: Run, batch: torch.Tensor, warmup: int = 2, timed: int = 6) -> float:
+    """Median seconds of a training step, measured on a throwaway copy (the real model and optimizer stay untouched).
 
+    The first steps pay one-off costs (allocation, oneDNN primitives, compilation, cuDNN's search) and are not timed.
+    """
     model = copy.deepcopy(r.model)
     opt = torch.optim.AdamW(model.parameters(), lr=r.cfg.lr)
     scaler = torch.amp.GradScaler(r.device.type, enabled=r.precision == "fp16")
     step_model = torch.compile(model) if r.cfg.compile else model
     mask = teacher_mask(0, r.cfg, r.cfg.seed, (len(batch), FUTURE - 1)).to(r.device) if r.cfg.model.frame_feedback else None
     times = []
-    for _ in range(steps + 1):  # the first pays one-off costs (allocation, compilation, cuDNN's search)
+    for _ in range(warmup + timed):
         tic = time.perf_counter()
         train_step(step_model, batch, opt, scaler, r.device, r.precision, r.cfg, mask).item()
         times.append(time.perf_counter() - tic)
-    return float(np.median(times[1:]))
+    return float(np.median(times[warmup:]))
 
 
 def size_schedule(r: Run, batch: torch.Tensor) -> int:
-    """With --time-budget: the last step to run, from a throughput probe; a fresh run's schedule ends there too."""
+    """With --time-budget: how many steps this invocation runs, from a throughput probe (rank 0's, for every rank)."""
     cfg = r.cfg
     step_s = probe_step_seconds(r, batch)
-    tic = time.time()
-    validate(r)  # one validation pass, timed, to charge evaluation to the budget too
-    val_s = time.time() - tic
-    left = cfg.time_budget * 60 - (time.time() - r.t0) - 2 * val_s - 5  # a final validation, saving and export
-    per_step = step_s + val_s / cfg.eval_every
-    n = max(1, int(left / per_step))
-    r.say(f"--time-budget {cfg.time_budget:g} min: {step_s * 1e3:.0f} ms a step, {val_s:.1f} s a validation -> {n} steps")
-    return n
+    n = torch.zeros(1, dtype=torch.long, device=r.device)
+    if r.is_main:
+        batch_size = cfg.eval_batch or (256 if r.device.type == "cuda" else 32)
+        run(r.model, r.val[:batch_size, :CONTEXT], FUTURE, r.precision, batch_size)  # one-off costs of inference shapes
+        tic = time.time()
+        validate(r)  # one validation pass, timed, to charge evaluation to the budget too
+        val_s = time.time() - tic
+        left = cfg.time_budget * 60 - (time.time() - r.t0) - 2 * val_s - 5  # a final validation, saving and export
+        n[0] = max(1, int(left / (step_s + val_s / cfg.eval_every)))
+        r.say(f"--time-budget {cfg.time_budget:g} min: {step_s * 1e3:.0f} ms a step, {val_s:.1f} s a validation -> {int(n)} steps")
+    if r.world > 1:
+        dist.broadcast(n, src=0)
+    return int(n)
 
 
 def validate(r: Run) -> dict:
