@@ -33,8 +33,8 @@ class WorkerFailed(Exception):
     """The worker ran past its time ("time") or died without a proper answer ("crash")."""
 
 
-# The package's __init__ loads torch and the model (+1.7 s, +230 MB); a worker needs numpy, Pillow and PyAV
-# only, and every MB it maps counts against its cap, so it imports the package's modules without __init__.
+# A worker needs numpy, Pillow and PyAV only, and every MB it maps counts against its cap, so it imports the
+# package's modules without running the package's __init__, whatever that may import in future.
 _BOOT = ("import sys, types; package = types.ModuleType(sys.argv[1]); package.__path__ = [sys.argv[2]]; "
          "sys.modules[sys.argv[1]] = package; from {0}.sandbox import serve; serve(*sys.argv[3:])").format(__package__)
 # One thread per library keeps the address space predictable: glibc reserves 64 MB per thread arena.
