@@ -2,6 +2,9 @@
 import math
 
 
+SLACK = 1e-9  # float noise of slider arithmetic at a range's ends, snapped to the end rather than refused
+
+
 class FormError(ValueError):
     """A form value the app cannot use; the message names the field and says what to enter."""
 
@@ -21,6 +24,7 @@ def number(value, name: str, low: float, high: float | None = None, whole: bool 
         raise FormError(f"{name} is infinite; enter {want}")
     if whole and not x.is_integer():
         raise FormError(f"{name} must be {want}, got {value!r}; it is not rounded for you")
-    if x < low or (high is not None and x > high):
+    if x < low - SLACK or (high is not None and x > high + SLACK):
         raise FormError(f"{name} must be {want}, got {value!r}")
+    x = min(max(x, low), high if high is not None else x)  # a slider's 0.02 + 28 x 0.01 is 0.30000000000000004
     return (value if isinstance(value, int) else int(x)) if whole else x

@@ -303,6 +303,14 @@ def test_cache_cleaning_never_removes_the_example_thumbnails():
     assert all(Path(p).is_file() for p in app.EXAMPLES)  # clicks read the originals, never the cache
 
 
+def test_slider_float_noise_at_the_range_end_is_snapped_not_refused():
+    """The browser's slider sends 0.02 + 28 x 0.01 = 0.30000000000000004 for its last stop: that is speed 0.3."""
+    out = app.sample(0, 2, 0.02 + 0.01 * 28, 3)
+    assert "speed 0.3;" in out[app.OUTPUTS.index(app.note)]
+    with pytest.raises(gr.Error, match="speed must be a number from 0.02 to 0.3"):
+        app.sample(0, 2, 0.31, 3)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: app.sample(0, 2.5, 0.1, 10), "digits must be a whole number"),  # refused, not truncated to 2
     (lambda: app.sample(float("nan"), 2, 0.1, 10), "seed is NaN"),
