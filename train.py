@@ -210,7 +210,7 @@ class Run:
     start: int = 0
     best: float = float("inf")
     rows: list = field(default_factory=list)
-    before: dict = field(default_factory=lambda: {"steps": 0, "sequences_seen": 0, "wall_s": 0.0})
+    before: dict = field(default_factory=lambda: totals_before({}))
     wall_before: float = 0.0
     t0: float = field(default_factory=time.time)
     val: np.ndarray | None = None
@@ -239,9 +239,13 @@ def _init_from(path: str, given: dict, say) -> tuple[Seq2Seq, dict]:
     model.load_state_dict(fits, strict=False)
     fresh = sorted(set(mine) - set(fits))
     say(f"--init-from {path}: {len(fits)} of {len(mine)} tensors loaded" + (f"; fresh: {', '.join(fresh)}" if fresh else ""))
-    before = {"steps": provenance.get("steps", 0), "sequences_seen": provenance.get("sequences_seen", 0),
-              "wall_s": provenance.get("wall_s", 0.0)}
-    return model, before
+    return model, totals_before(provenance)
+
+
+def totals_before(provenance: dict) -> dict:
+    """The training that starting weights had already had (none for a fresh model): steps, sequences, wall time."""
+    return {"steps": provenance.get("steps", 0), "sequences_seen": provenance.get("sequences_seen", 0),
+            "wall_s": provenance.get("wall_s", 0.0)}
 
 
 def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
@@ -271,7 +275,7 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
 
     say = (lambda text: tqdm.write(text)) if rank == 0 else (lambda text: None)
     torch.manual_seed(cfg.seed)
-    state, before = None, {"steps": 0, "sequences_seen": 0, "wall_s": 0.0}
+    state, before = None, totals_before({})
     if cfg.resume:
         state = load_state(last)
         cfg = _resume_config(cfg, given, given_model, state, say)

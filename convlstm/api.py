@@ -23,11 +23,6 @@ def default_model() -> Seq2Seq:
     return load_weights()
 
 
-def model_device(model: Seq2Seq) -> torch.device:
-    """The device the model's weights live on."""
-    return next(model.parameters()).device
-
-
 @torch.inference_mode()
 def run(model: Seq2Seq, context: np.ndarray, horizon: int, precision: str = "auto", batch_size: int = BATCH,
         progress: bool = False) -> np.ndarray:
@@ -36,7 +31,7 @@ def run(model: Seq2Seq, context: np.ndarray, horizon: int, precision: str = "aut
     Runs on the model's device (inputs are moved there) under autocast `precision` ('auto': bf16 only where the
     hardware does it natively, else fp32); batches of `batch_size`, with a progress bar if asked.
     """
-    device = model_device(model)
+    device = next(model.parameters()).device
     precision = resolve_precision(precision, device)
     scale = 255.0 if context.dtype == np.uint8 else 1.0
     out = []

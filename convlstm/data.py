@@ -126,8 +126,8 @@ def mixed_sequence(rng: np.random.Generator, digits: Digits, num_frames: int, sp
 def mixed_set(split: str, n: int, num_frames: int, speeds: tuple[float, float] = SPEEDS,
               num_digits: tuple[int, int] = NUM_DIGITS) -> np.ndarray:
     """A fixed set over the whole speed and digit-count range, float32 (n, T, 64, 64); seeds as fixed_set."""
-    rng = np.random.default_rng((VAL_SEED if split == "train" else TEST_SEED) + 7)
-    return np.stack([mixed_sequence(rng, load_digits(split), num_frames, speeds, num_digits) for _ in range(n)]) / np.float32(255)
+    rng, digits = np.random.default_rng((VAL_SEED if split == "train" else TEST_SEED) + 7), load_digits(split)
+    return np.stack([mixed_sequence(rng, digits, num_frames, speeds, num_digits) for _ in range(n)]) / np.float32(255)
 
 
 class MovingMNIST(torch.utils.data.Dataset):

@@ -16,24 +16,24 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs w
 
 
 @lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (empty where /proc/cpuinfo is missing)."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (empty where it is missing)."""
     try:
         with open("/proc/cpuinfo") as f:
-            line = next((line for line in f if line.startswith("flags")), "")
+            text = f.read().partition("\n\n")[0]
     except OSError:
-        return frozenset()
-    return frozenset(line.partition(":")[2].split())
+        return {}
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags."""
+    return frozenset(_cpuinfo().get("flags", "").split())
 
 
 def describe_cpu() -> str:
     """A short line about the CPU for benchmark tables: model, SIMD level, bf16 support, threads."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next((line.partition(":")[2].strip() for line in f if line.startswith("model name")), name)
-    except OSError:
-        pass
+    name = _cpuinfo().get("model name") or platform.processor() or platform.machine()
     simd = torch.backends.cpu.get_cpu_capability()
     bf16 = ", ".join(f for f in NATIVE_BF16_FLAGS if f in cpu_flags()) or "no native bf16"
     return f"{name}, {simd}, {bf16}, {torch.get_num_threads()} threads"
