@@ -37,6 +37,7 @@ from convlstm import media, metrics, plots
 from convlstm.api import run
 from convlstm.checkpoint import load_state, load_weights, read_metadata, read_tensors, save_state, save_weights
 from convlstm.data import CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
+from convlstm.grow import warm_start
 from convlstm.model import ModelConfig, Seq2Seq
 from convlstm.runtime import DEVICES, PRECISIONS, autocast, describe_device, pick_device, resolve_precision
 
@@ -230,15 +231,13 @@ class Run:
 
 
 def _init_from(path: str, given: dict, say) -> tuple[Seq2Seq, dict]:
-    """A model from a weights file's config (explicit flags override) with every tensor whose name and shape fit."""
+    """A model from a weights file's config (explicit flags override), warm-started by `grow.warm_start`."""
     file_config, provenance = read_metadata(path)
-    config = dataclasses.replace(file_config, **given)
-    model = Seq2Seq(config)
-    mine, theirs = model.state_dict(), read_tensors(path)
-    fits = {k: v for k, v in theirs.items() if k in mine and mine[k].shape == v.shape}
-    model.load_state_dict(fits, strict=False)
-    fresh = sorted(set(mine) - set(fits))
-    say(f"--init-from {path}: {len(fits)} of {len(mine)} tensors loaded" + (f"; fresh: {', '.join(fresh)}" if fresh else ""))
+    model = Seq2Seq(dataclasses.replace(file_config, **given))
+    copied, grown, fresh = warm_start(model, read_tensors(path), file_config)
+    say(f"--init-from {path}: {len(copied) + len(grown)} of {len(copied) + len(grown) + len(fresh)} tensors loaded"
+        + (f"; grown (wider or larger kernels, same predictions): {', '.join(grown)}" if grown else "")
+        + (f"; fresh: {', '.join(fresh)}" if fresh else ""))
     return model, totals_before(provenance)
 
 

@@ -121,6 +121,16 @@ def test_init_from_grafts_every_tensor_that_fits_onto_a_new_wiring(tmp_path, tin
     torch.testing.assert_close(grafted.encoder[0].conv.weight, tiny_model.encoder[0].conv.weight, atol=1e-6, rtol=0)
 
 
+def test_init_from_grows_a_wider_model_with_larger_kernels(tmp_path, tiny_model, capsys):
+    start = tmp_path / "start.safetensors"
+    save_weights(tiny_model, start, {"steps": 3, "sequences_seen": 12})
+    train.main(TINY + ["--steps", "1", "--eval-every", "1", "--out", str(tmp_path / "r"), "--init-from", str(start),
+                       "--hidden", "12", "--kernel-size", "5"])
+    said = capsys.readouterr().out
+    assert "10 of 10 tensors loaded; grown (wider or larger kernels, same predictions): stem.head.weight, encoder.0" in said
+    assert load_model(tmp_path / "r" / "best.safetensors").config.hidden == 12
+
+
 def test_resume_matches_an_uninterrupted_run(tmp_path):
     common = TINY + ["--steps", "6", "--eval-every", "3", "--sample-every", "100"]
     train.main(common + ["--out", str(tmp_path / "a"), "--stop-at", "3"])

@@ -1,0 +1,50 @@
+"""Warm starts that grow a trained model wider or to larger kernels must predict exactly what it predicted."""
+import pytest
+import torch
+
+from convlstm.grow import warm_start
+from convlstm.model import ModelConfig, Seq2Seq
+
+GROWTHS = [
+    (ModelConfig(hidden=8), ModelConfig(hidden=12)),
+    (ModelConfig(hidden=8), ModelConfig(hidden=8, kernel_size=5)),
+    (ModelConfig(hidden=8, kernel_size=3), ModelConfig(hidden=16, kernel_size=5)),
+    (ModelConfig(hidden=8, frame_feedback=True, context_head=True), ModelConfig(hidden=12, frame_feedback=True, context_head=True)),
+]
+
+
+@pytest.mark.parametrize("old, new", GROWTHS)
+def test_a_grown_model_predicts_what_the_trained_one_did(old, new):
+    torch.manual_seed(0)
+    trained, grown = Seq2Seq(old), Seq2Seq(new)
+    copied, changed, fresh = warm_start(grown, trained.state_dict(), old)
+    assert fresh == [] and changed and len(copied) + len(changed) == len(grown.state_dict())
+    x = torch.rand(2, 5, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x, 4, with_context=new.context_head), trained(x, 4, with_context=old.context_head),
+                                   atol=1e-6, rtol=0)
+    # the trained weights sit at their old gate rows and at the centre of each larger kernel
+    h, big, pad = old.hidden, new.hidden, (new.kernel_size - old.kernel_size) // 2
+    for g in range(4):  # gate blocks i, f, o, g
+        torch.testing.assert_close(grown.encoder[1].conv.weight[g * big:g * big + h, :h, pad:pad + 3, pad:pad + 3],
+                                   trained.encoder[1].conv.weight[g * h:(g + 1) * h, :h])
+
+
+def test_the_new_channels_and_kernel_taps_learn():
+    torch.manual_seed(0)
+    old, new = ModelConfig(hidden=8), ModelConfig(hidden=12, kernel_size=5)
+    grown = Seq2Seq(new)
+    warm_start(grown, Seq2Seq(old).state_dict(), old)
+    x = torch.rand(2, 5, 1, 16, 16)
+    grown(x, 3).mean().backward()
+    w = grown.decoder[1].conv.weight.grad  # (4 * 12, 12 + 12, 5, 5)
+    assert w[:, 12 + 8:].abs().sum() > 0  # outgoing weights of the new hidden channels (into the gates)
+    assert w[:, :, 0].abs().sum() > 0  # the outer ring of the larger kernel
+    assert grown.stem.head.weight.grad[:, 8:].abs().sum() > 0  # the head reads the new channels
+
+
+@pytest.mark.parametrize("new", [ModelConfig(hidden=4), ModelConfig(hidden=12, patch_size=2), ModelConfig(hidden=12, layers=3)])
+def test_only_what_fits_is_loaded_where_the_wiring_differs(new):
+    old = ModelConfig(hidden=8)
+    copied, grown, fresh = warm_start(Seq2Seq(new), Seq2Seq(old).state_dict(), old)
+    assert grown == [] and fresh  # narrower, another patch size or another depth: no growth, only exact shapes
