@@ -57,7 +57,18 @@ def _outputs(shown: showcase.Shown, note: str, horizon: int) -> tuple:
     """The handlers' outputs, in the order of OUTPUTS below."""
     if horizon > FUTURE:
         note += f"\n\n**Extrapolation:** frames +{FUTURE + 1} to +{horizon} go past the {FUTURE} steps the model was trained to predict."
-    return (shown.downloads, note, shown.table, shown.curves, shown.curves, str(shown.strip), shown.player, shown.inside)
+    return (shown.result, note, shown.table, shown.curves, shown.curves, shown.player, shown.inside)
+
+
+@_user_errors
+def files_for(result: str):
+    """The filmstrip and downloads of a result that /sample or /predict_file returned in the last KEEP_S seconds."""
+    folder = workdirs.find(WORK, result)
+    if folder is None or not (folder / showcase.ARRAYS).is_file():
+        raise gr.Error(f"No result {str(result)[:40]!r} here: pass the result id that /sample or /predict_file returned "
+                       f"(results are kept {KEEP_S // 60} minutes).")
+    made = showcase.files(folder)
+    return str(made.strip), made.downloads
 
 
 @_user_errors
@@ -275,29 +286,39 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
             cells = player("Gates and hidden channels per time step", "inside")
     gr.Markdown("### Filmstrip")
     strip = gr.Image(label="Filmstrip", type="filepath", show_label=False, elem_id="filmstrip", buttons=[])
-    downloads = gr.File(label="Downloads: comparison GIF, prediction GIF, prediction .npy", file_count="multiple")
+    downloads = gr.File(label="Downloads: comparison GIF, prediction GIF, prediction .npy", file_count="multiple", elem_id="downloads")
+    # the id of the current result, the argument of /files; not shown on the page
+    result = gr.Textbox(visible=False, label="Result id (for /files)")
     with gr.Accordion("How it works", open=False):
         how = gr.Markdown(label="How it works")
 
-    OUTPUTS = [downloads, note, table, mse_plot, ssim_plot, strip, comparison, cells]
+    OUTPUTS = [result, note, table, mse_plot, ssim_plot, comparison, cells]
+    FILES = [strip, downloads]
     sample_in = [seed, num_digits, speed, horizon]
     # progress and errors show on the note alone: earlier results stay visible, uncovered, while a new one runs or fails
     model_call = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "show_progress_on": [note]}
     live = {**model_call, "trigger_mode": "always_last", "api_visibility": "private"}
+    # a result shows as soon as the model has run; its filmstrip and downloads follow from the arrays it left
+    files_call = {"concurrency_limit": CONCURRENCY, "concurrency_id": "files", "show_progress": "hidden"}
+    then_files = {**files_call, "api_visibility": "private"}
 
-    # the public API first, so these two keep their names; every other listener is private
-    sample_btn.click(sample, sample_in, OUTPUTS, api_name="sample", **model_call)
-    upload_btn.click(predict_file, [files, horizon, index, fix], OUTPUTS, api_name="predict_file", **model_call)
-    demo.load(sample, sample_in, OUTPUTS, **live)  # a result on arrival
+    # the public API first, so these keep their names; every other listener is private
+    sample_btn.click(sample, sample_in, OUTPUTS, api_name="sample", **model_call).success(
+        files_for, result, FILES, api_name="files", **files_call)
+    upload_btn.click(predict_file, [files, horizon, index, fix], OUTPUTS, api_name="predict_file", **model_call).success(
+        files_for, result, FILES, **then_files)
+    demo.load(sample, sample_in, OUTPUTS, **live).success(files_for, result, FILES, **then_files)  # a result on arrival
     demo.load(about, None, how, api_visibility="private")  # reads the weights on first use, not at import
     gr.on([sample_btn.click, dice.click, num_digits.release, speed.release], lambda: "sample", None, source,
           queue=False, api_visibility="private")
     upload_btn.click(lambda: "upload", None, source, queue=False, api_visibility="private")
     dice.click(lambda: int(np.random.default_rng().integers(0, 1_000_000)), None, seed, queue=False,
-               api_visibility="private").then(sample, sample_in, OUTPUTS, **live)
-    gr.on([num_digits.release, speed.release], sample, sample_in, OUTPUTS, **live)
-    horizon.release(rerun, [source, seed, num_digits, speed, horizon, files, index, fix], OUTPUTS, **live)
-    examples.select(pick_example, [horizon, fix], [files, tabs, source, *OUTPUTS], scroll_to_output=True, **live)
+               api_visibility="private").then(sample, sample_in, OUTPUTS, **live).success(files_for, result, FILES, **then_files)
+    gr.on([num_digits.release, speed.release], sample, sample_in, OUTPUTS, **live).success(files_for, result, FILES, **then_files)
+    horizon.release(rerun, [source, seed, num_digits, speed, horizon, files, index, fix], OUTPUTS, **live).success(
+        files_for, result, FILES, **then_files)
+    examples.select(pick_example, [horizon, fix], [files, tabs, source, *OUTPUTS], scroll_to_output=True, **live).success(
+        files_for, result, FILES, **then_files)
 
 demo.queue(max_size=QUEUE_SIZE)
 

@@ -1,4 +1,5 @@
-"""Everything the app shows for one prediction, built once and fast: player frames, GIFs, filmstrip, curves, table.
+"""Everything the app shows for one prediction: first, fast, the players, curves and table (show); then, from the
+arrays show() left behind, the filmstrip and downloads (files), so a result never waits for its files.
 
 Also the app's serving limits, so tools (tools/load_bench.py) read them without importing the app.
 Nothing here draws with matplotlib: the curves go out as a table that the page plots itself.
@@ -19,21 +20,29 @@ QUEUE_SIZE = 16  # requests waiting beyond those; more are refused at once with 
 KEEP_S = 15 * 60  # request output folders older than this are pruned
 METRICS = [("MSE per frame", "mse", 1), ("MAE per frame", "mae", 1), ("SSIM", "ssim", 3), ("PSNR (dB)", "psnr", 2)]
 PREDICTORS = ("ConvLSTM", "copy last frame")  # the model, and the baseline that repeats the last context frame
+ARRAYS = "arrays.npz"  # what show() leaves in the request folder for files()
 
 
 @dataclass
 class Shown:
-    """One prediction, ready for the page: player payloads, files, curves and the metrics table."""
+    """One prediction, ready for the page: player payloads, curves and the metrics table (files come from files())."""
 
     prediction: np.ndarray  # (horizon, 64, 64) float32
     player: dict  # the comparison player's payload (see player_payload)
     inside: dict  # the "Inside the ConvLSTM" player's payload
-    gif: Path  # comparison GIF (download)
-    strip: Path  # filmstrip PNG
-    downloads: list[str]  # comparison GIF, prediction GIF, prediction .npy
+    result: str  # the name of the request's folder, where files() finds the arrays to draw the files from
     curves: pd.DataFrame | None  # per-step scores, long format; None without ground truth
     table: list[list[str]]  # metric, ConvLSTM, copy last frame
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for tools/load_bench.py
+
+
+@dataclass
+class Files:
+    """A shown prediction's files: the filmstrip and the downloads."""
+
+    strip: Path  # filmstrip PNG
+    downloads: list[str]  # comparison GIF, prediction GIF, prediction .npy
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def player_payload(panels: np.ndarray, labels: list[str], columns: tuple[str, ...], fps: float = media.FPS) -> dict:
@@ -50,7 +59,8 @@ def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
 
 def show(context: np.ndarray, truth: np.ndarray | None, horizon: int, out: Path,
          shown_input: np.ndarray | None = None, model=None) -> Shown:
-    """Predict `horizon` frames after `context` (the frames the model reads) and build every output in `out`.
+    """Predict `horizon` frames after `context` (the frames the model reads): the page's outputs, and the arrays
+    that files() draws from, left in `out` (the request's folder).
 
     shown_input: the clip's context as given, when an input fix changed what the model reads (see guidance).
     """
@@ -66,12 +76,6 @@ def show(context: np.ndarray, truth: np.ndarray | None, horizon: int, out: Path,
     cells, cell_labels = inside.panels(steps)
     inside_player = player_payload(cells, cell_labels, inside.COLUMNS)
     t["players"] = time.perf_counter()
-    gif = media.save_gif(media.comparison_gif_frames(raw, pred, truth, seen=context), out / "comparison.gif")
-    pred_gif = media.prediction_gif(pred, out / "prediction.gif")
-    np.save(out / "prediction.npy", pred)
-    t["downloads"] = time.perf_counter()
-    strip = media.filmstrip(raw, pred, truth, out / "filmstrip.png")
-    t["filmstrip"] = time.perf_counter()
     curves, table = None, [["(no ground truth: the clip ends at the context)", "", ""]]
     if truth is not None:
         n = min(len(truth), horizon)
@@ -80,8 +84,28 @@ def show(context: np.ndarray, truth: np.ndarray | None, horizon: int, out: Path,
                                 "SSIM": float(sc["ssim"][s])} for name, sc in zip(PREDICTORS, scores) for s in range(n)])
         table = [[name, f"{scores[0][k].mean():.{d}f}", f"{scores[1][k].mean():.{d}f}"] for name, k, d in METRICS]
     t["scores"] = time.perf_counter()
-    stages = list(t)
-    timings = {b: t[b] - t[a] for a, b in zip(stages, stages[1:])}
-    return Shown(pred, player, inside_player, gif, strip, [str(gif), str(pred_gif), str(out / "prediction.npy")],
-                 curves, table, timings)
+    empty = np.zeros((0, *pred.shape[1:]), np.float32)  # npz has no None: no truth is stored as no frames
+    np.savez(out / ARRAYS, raw=raw, seen=context, prediction=pred, truth=empty if truth is None else truth)
+    t["arrays"] = time.perf_counter()
+    return Shown(pred, player, inside_player, out.name, curves, table, _stages(t))
 
+
+def files(out: Path) -> Files:
+    """The filmstrip and downloads of the prediction that show() made in `out`, drawn from the arrays it left."""
+    t = {"start": time.perf_counter()}
+    with np.load(out / ARRAYS) as a:
+        raw, seen, pred, truth = a["raw"], a["seen"], a["prediction"], a["truth"]
+    truth = truth if len(truth) else None
+    gif = media.save_gif(media.comparison_gif_frames(raw, pred, truth, seen=seen), out / "comparison.gif")
+    pred_gif = media.prediction_gif(pred, out / "prediction.gif")
+    np.save(out / "prediction.npy", pred)
+    t["downloads"] = time.perf_counter()
+    strip = media.filmstrip(raw, pred, truth, out / "filmstrip.png")
+    t["filmstrip"] = time.perf_counter()
+    return Files(strip, [str(gif), str(pred_gif), str(out / "prediction.npy")], _stages(t))
+
+
+def _stages(t: dict[str, float]) -> dict[str, float]:
+    """Seconds per stage from time stamps taken at the end of each stage, in order."""
+    stages = list(t)
+    return {b: t[b] - t[a] for a, b in zip(stages, stages[1:])}

@@ -1,5 +1,6 @@
 """Per-request work folders: a fresh one for each request; expired ones pruned race-free, a few at a time."""
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -34,3 +35,11 @@ def fresh(root: Path, keep_s: float) -> Path:
                 claimed.unlink(missing_ok=True)
             removed += 1
     return Path(tempfile.mkdtemp(dir=root))
+
+
+def find(root: Path, name: str) -> Path | None:
+    """The folder `name` that fresh() made under `root`, if it is still there; None for anything else."""
+    if not isinstance(name, str) or not re.fullmatch(r"tmp[a-z0-9_]{1,32}", name):
+        return None  # mkdtemp's names only: no separator or dot can reach outside root
+    folder = root / name
+    return folder if folder.is_dir() and not folder.is_symlink() else None

@@ -25,7 +25,12 @@ def n_frames(gif_path) -> int:
     return iio.imread(gif_path, index=None).shape[0]
 
 
-OUT = {name: i for i, name in enumerate(["downloads", "note", "table", "mse", "ssim", "strip", "player", "inside"])}
+OUT = {name: i for i, name in enumerate(["result", "note", "table", "mse", "ssim", "player", "inside"])}
+
+
+def downloads(out) -> list[str]:
+    """The comparison GIF, prediction GIF and .npy of a handler's result, as the page's follow-up asks for them."""
+    return app.files_for(out[OUT["result"]])[1]
 
 
 def sprite_frames(payload: dict) -> np.ndarray:
@@ -39,7 +44,7 @@ def sprite_frames(payload: dict) -> np.ndarray:
 @pytest.mark.parametrize("horizon", [1, 10, 30])
 def test_sample_handler(horizon):
     out = app.sample(3, 2, 0.1, horizon)
-    comparison, pred_gif, npy = out[OUT["downloads"]]
+    strip, (comparison, pred_gif, npy) = app.files_for(out[OUT["result"]])
     assert n_frames(comparison) == 10 + horizon and n_frames(pred_gif) == horizon
     assert np.load(npy).shape == (horizon, 64, 64)
     player, cells = out[OUT["player"]], out[OUT["inside"]]
@@ -53,14 +58,14 @@ def test_sample_handler(horizon):
     table = out[OUT["table"]]
     assert table[0][0] == "MSE per frame" and float(table[0][1]) < float(table[0][2])  # beats copying the last frame
     assert ("Extrapolation" in out[OUT["note"]]) == (horizon > 10)
-    strip = Image.open(out[OUT["strip"]])
+    strip = Image.open(strip)
     assert strip.width == 110 + media.STRIP_WRAP * 66  # wraps: never wider than 10 frames, whatever the horizon
     assert strip.height > (1 + -(-horizon // 10) * 3) * 64
 
 
 def test_sample_is_deterministic_per_seed():
     a, b = app.sample(5, 1, 0.1, 3), app.sample(5, 1, 0.1, 3)
-    assert np.array_equal(np.load(a[0][2]), np.load(b[0][2]))
+    assert np.array_equal(np.load(downloads(a)[2]), np.load(downloads(b)[2]))
     assert a[OUT["table"]] == b[OUT["table"]]
 
 
@@ -99,7 +104,7 @@ def test_upload_kinds(tmp_path, sequence, kind):
     files = write_upload(kind, tmp_path, sequence)
     out = app.predict_file(files, 10, 1 if kind == "canonical" else 0)
     note = out[OUT["note"]]
-    assert n_frames(out[0][0]) == 20 and out[OUT["mse"]] is not None and "Input fixed" not in note
+    assert n_frames(downloads(out)[0]) == 20 and out[OUT["mse"]] is not None and "Input fixed" not in note
     assert "context = frames 1-10, truth = frames 11-20" in note
     if kind == "gif":
         assert "64x64 grey palette" in note  # not "RGB" or "colour": the GIF stores a palette of greys
@@ -112,7 +117,7 @@ def test_upload_kinds(tmp_path, sequence, kind):
 def test_context_only_clip_gets_a_prediction_without_truth(tmp_path, sequence):
     np.save(tmp_path / "ctx.npy", sequence[:6])
     out = app.predict_file([str(tmp_path / "ctx.npy")], 5, 0)
-    assert n_frames(out[0][0]) == 6 + 5 and out[OUT["mse"]] is None and "no ground truth" in out[OUT["note"]]
+    assert n_frames(downloads(out)[0]) == 6 + 5 and out[OUT["mse"]] is None and "no ground truth" in out[OUT["note"]]
     np.save(tmp_path / "long.npy", sequence)
     note = app.predict_file([str(tmp_path / "long.npy")], 4, 0)[OUT["note"]]
     assert "frames 15-20 lie past the horizon and are not used" in note
@@ -167,18 +172,25 @@ def test_client_sample_and_predict_file(server, tmp_path, sequence):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert [p["parameter_name"] for p in api["/sample"]["parameters"]] == ["seed", "num_digits", "speed", "horizon"]
     assert [p["parameter_name"] for p in api["/predict_file"]["parameters"]] == ["files", "horizon", "index", "fix"]
-    for name in ("/sample", "/predict_file"):
+    assert [p["parameter_name"] for p in api["/files"]["parameters"]] == ["result"]
+    for name, n in (("/sample", len(OUT)), ("/predict_file", len(OUT)), ("/files", 2)):
         labels = [r["label"] for r in api[name]["returns"]]
-        assert len(labels) == len(OUT) and all(label and not label.startswith("value_") for label in labels), labels
+        assert len(labels) == n and all(label and not label.startswith("value_") for label in labels), labels
     result = client.predict(7, 2, 0.1, 12, api_name="/sample")
-    assert n_frames(result[0][0]) == 10 + 12 and result[OUT["player"]]["frames"] == 22
+    assert result[OUT["player"]]["frames"] == 22
+    strip, (gif, _, npy) = client.predict(result[OUT["result"]], api_name="/files")
+    assert n_frames(gif) == 10 + 12 and np.load(npy).shape == (12, 64, 64) and Image.open(strip).width > 0
     files = write_upload("gif", tmp_path, sequence)
     result = client.predict([handle_file(files[0])], 5, 0, api_name="/predict_file")  # fix left at its default
-    assert n_frames(result[0][0]) == 10 + 5 and "64x64 grey" in result[OUT["note"]]
+    assert result[OUT["player"]]["frames"] == 10 + 5 and "64x64 grey" in result[OUT["note"]]
+    assert n_frames(client.predict(result[OUT["result"]], api_name="/files")[1][0]) == 10 + 5
+    for bad in ("../../etc", "tmpnotthere", ""):
+        with pytest.raises(AppError, match="pass the result id that /sample or /predict_file returned"):
+            client.predict(bad, api_name="/files")
     (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
     with pytest.raises(AppError, match="could not decode it"):
         client.predict([handle_file(str(tmp_path / "bad.mp4"))], 10, 0, api_name="/predict_file")
-    assert n_frames(client.predict(8, 1, 0.1, 3, api_name="/sample")[0][0]) == 13  # still serving
+    assert client.predict(8, 1, 0.1, 3, api_name="/sample")[OUT["player"]]["frames"] == 13  # still serving
     # requests at once each see their own model internals (the trace hooks are shared by the one model)
     jobs = [client.submit(s, 2, 0.1, 5 + s, api_name="/sample") for s in range(4)]
     assert [j.result(timeout=300)[OUT["inside"]]["frames"] for j in jobs] == [15, 16, 17, 18]
@@ -234,6 +246,9 @@ def test_browser_result_on_arrival_player_slider_and_example(server):
         first = wait.until(lambda b: (p := b.execute_script(PLAYER)) and p["painted"] and p)
         assert first["frames"] == 20
         wait.until(lambda b: b.execute_script(PLAYER)["frame"] != first["frame"])  # it animates
+        # the filmstrip and downloads follow the result by themselves
+        wait.until(lambda b: b.execute_script("const i = document.querySelector('#filmstrip img'); return i && i.naturalWidth"))
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#downloads a[download='comparison.gif']"))
         # pause holds the frame; the scrubber moves to any frame and the counter says which
         browser.find_element(By.CSS_SELECTOR, "#player .play").click()
         held = browser.execute_script(PLAYER)["frame"]

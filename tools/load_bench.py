@@ -3,8 +3,10 @@
     python -m tools.load_bench                 # starts `python app.py` on a free loopback port, then measures
     python -m tools.load_bench --requests 40   # more sequential requests for steadier percentiles
 
-1. Handler breakdown: convlstm.showcase.show in this process (model, players, downloads, filmstrip, scores).
-2. End to end: sequential /sample requests through gradio_client against the real server, p50 / p95.
+1. Handler breakdown in this process: convlstm.showcase.show, all of /sample's work (model, players, scores, the
+   arrays left for /files), and convlstm.showcase.files, all of /files' (downloads, filmstrip).
+2. End to end: sequential /sample requests through gradio_client against the real server, p50 / p95, then /sample
+   followed by /files (what the page does: the files arrive after the result), with the client's file downloads.
 3. A burst of 3 x (concurrency + queue size) simultaneous jobs: served, refused ("queue is full"), latency,
    and the server's peak memory.
 Not a test: timings depend on the machine, so the CPU line is printed with them. The app is never imported
@@ -43,17 +45,19 @@ def percentiles(seconds: list[float]) -> str:
 
 
 def handler_breakdown(horizon: int, repeats: int) -> None:
-    """Median milliseconds per stage of showcase.show, the whole of /sample's work, in this process."""
+    """Median milliseconds per stage of showcase.show (/sample's work) and showcase.files (/files'), in this process."""
     digits, model = load_digits("test"), default_model()
     rows = []
     for seed in range(repeats + 1):
         seq = generate_sequence(np.random.default_rng(seed), digits, num_frames=CONTEXT + horizon)
         with tempfile.TemporaryDirectory() as out:
-            rows.append(showcase.show(seq[:CONTEXT], seq[CONTEXT:], horizon, Path(out), model=model).timings)
+            shown = showcase.show(seq[:CONTEXT], seq[CONTEXT:], horizon, Path(out), model=model)
+            rows.append((shown.timings, showcase.files(Path(out)).timings))
     rows = rows[1:]  # the first call warms up the model
-    stages = {k: np.median([r[k] for r in rows]) * 1e3 for k in rows[0]}
-    parts = ", ".join(f"{k} {v:.0f}" for k, v in stages.items())
-    print(f"handler (median of {repeats}, horizon {horizon}): {sum(stages.values()):.0f} ms = {parts} ms")
+    for name, i in (("/sample", 0), ("/files", 1)):
+        stages = {k: np.median([r[i][k] for r in rows]) * 1e3 for k in rows[0][i]}
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in stages.items())
+        print(f"{name} handler (median of {repeats}, horizon {horizon}): {sum(stages.values()):.0f} ms = {parts} ms")
 
 
 def main() -> None:
@@ -82,12 +86,15 @@ def main() -> None:
             sys.exit("load_bench: the app did not start within 120 s")
         client.predict(0, 2, 0.1, args.horizon, api_name="/sample")  # the first request loads the weights
         idle_rss = peak_rss_mb(server.pid)
-        single = []
+        single, with_files = [], []
         for seed in range(1, args.requests + 1):
             t0 = time.perf_counter()
-            client.predict(seed, 2, 0.1, args.horizon, api_name="/sample")
+            result = client.predict(seed, 2, 0.1, args.horizon, api_name="/sample")[0]
             single.append(time.perf_counter() - t0)
-        print(f"end to end, sequential /sample through gradio_client (horizon {args.horizon}): {percentiles(single)}")
+            client.predict(result, api_name="/files")  # the filmstrip and downloads, fetched by the client
+            with_files.append(time.perf_counter() - t0)
+        print(f"end to end through gradio_client (horizon {args.horizon}), sequential: /sample {percentiles(single)}; "
+              f"/sample then /files {percentiles(with_files)}")
 
         tic = time.perf_counter()
         starts, ends, jobs = {}, {}, []
