@@ -298,27 +298,26 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
     # progress and errors show on the note alone: earlier results stay visible, uncovered, while a new one runs or fails
     model_call = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "show_progress_on": [note]}
     live = {**model_call, "trigger_mode": "always_last", "api_visibility": "private"}
-    # a result shows as soon as the model has run; its filmstrip and downloads follow from the arrays it left
-    files_call = {"concurrency_limit": CONCURRENCY, "concurrency_id": "files", "show_progress": "hidden"}
-    then_files = {**files_call, "api_visibility": "private"}
+
+    def then_files(event, api_name: str | None = None) -> None:
+        """A result shows as soon as the model has run; its filmstrip and downloads follow from the arrays it left."""
+        api = {"api_name": api_name} if api_name else {"api_visibility": "private"}
+        event.success(files_for, result, FILES, concurrency_limit=CONCURRENCY, concurrency_id="files",
+                      show_progress="hidden", **api)
 
     # the public API first, so these keep their names; every other listener is private
-    sample_btn.click(sample, sample_in, OUTPUTS, api_name="sample", **model_call).success(
-        files_for, result, FILES, api_name="files", **files_call)
-    upload_btn.click(predict_file, [files, horizon, index, fix], OUTPUTS, api_name="predict_file", **model_call).success(
-        files_for, result, FILES, **then_files)
-    demo.load(sample, sample_in, OUTPUTS, **live).success(files_for, result, FILES, **then_files)  # a result on arrival
+    then_files(sample_btn.click(sample, sample_in, OUTPUTS, api_name="sample", **model_call), "files")
+    then_files(upload_btn.click(predict_file, [files, horizon, index, fix], OUTPUTS, api_name="predict_file", **model_call))
+    then_files(demo.load(sample, sample_in, OUTPUTS, **live))  # a result on arrival
     demo.load(about, None, how, api_visibility="private")  # reads the weights on first use, not at import
     gr.on([sample_btn.click, dice.click, num_digits.release, speed.release], lambda: "sample", None, source,
           queue=False, api_visibility="private")
     upload_btn.click(lambda: "upload", None, source, queue=False, api_visibility="private")
-    dice.click(lambda: int(np.random.default_rng().integers(0, 1_000_000)), None, seed, queue=False,
-               api_visibility="private").then(sample, sample_in, OUTPUTS, **live).success(files_for, result, FILES, **then_files)
-    gr.on([num_digits.release, speed.release], sample, sample_in, OUTPUTS, **live).success(files_for, result, FILES, **then_files)
-    horizon.release(rerun, [source, seed, num_digits, speed, horizon, files, index, fix], OUTPUTS, **live).success(
-        files_for, result, FILES, **then_files)
-    examples.select(pick_example, [horizon, fix], [files, tabs, source, *OUTPUTS], scroll_to_output=True, **live).success(
-        files_for, result, FILES, **then_files)
+    then_files(dice.click(lambda: int(np.random.default_rng().integers(0, 1_000_000)), None, seed, queue=False,
+                          api_visibility="private").then(sample, sample_in, OUTPUTS, **live))
+    then_files(gr.on([num_digits.release, speed.release], sample, sample_in, OUTPUTS, **live))
+    then_files(horizon.release(rerun, [source, seed, num_digits, speed, horizon, files, index, fix], OUTPUTS, **live))
+    then_files(examples.select(pick_example, [horizon, fix], [files, tabs, source, *OUTPUTS], scroll_to_output=True, **live))
 
 demo.queue(max_size=QUEUE_SIZE)
 

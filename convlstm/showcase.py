@@ -20,7 +20,8 @@ QUEUE_SIZE = 16  # requests waiting beyond those; more are refused at once with 
 KEEP_S = 15 * 60  # request output folders older than this are pruned
 METRICS = [("MSE per frame", "mse", 1), ("MAE per frame", "mae", 1), ("SSIM", "ssim", 3), ("PSNR (dB)", "psnr", 2)]
 PREDICTORS = ("ConvLSTM", "copy last frame")  # the model, and the baseline that repeats the last context frame
-ARRAYS = "arrays.npz"  # what show() leaves in the request folder for files()
+ARRAYS = "arrays.npz"  # the clip's frames that show() leaves in the request folder for files()
+PREDICTION = "prediction.npy"  # the prediction, left there by show(): files() draws from it, and it is a download
 
 
 @dataclass
@@ -85,7 +86,8 @@ def show(context: np.ndarray, truth: np.ndarray | None, horizon: int, out: Path,
         table = [[name, f"{scores[0][k].mean():.{d}f}", f"{scores[1][k].mean():.{d}f}"] for name, k, d in METRICS]
     t["scores"] = time.perf_counter()
     empty = np.zeros((0, *pred.shape[1:]), np.float32)  # npz has no None: no truth is stored as no frames
-    np.savez(out / ARRAYS, raw=raw, seen=context, prediction=pred, truth=empty if truth is None else truth)
+    np.savez(out / ARRAYS, raw=raw, seen=context, truth=empty if truth is None else truth)
+    np.save(out / PREDICTION, pred)
     t["arrays"] = time.perf_counter()
     return Shown(pred, player, inside_player, out.name, curves, table, _stages(t))
 
@@ -94,15 +96,14 @@ def files(out: Path) -> Files:
     """The filmstrip and downloads of the prediction that show() made in `out`, drawn from the arrays it left."""
     t = {"start": time.perf_counter()}
     with np.load(out / ARRAYS) as a:
-        raw, seen, pred, truth = a["raw"], a["seen"], a["prediction"], a["truth"]
-    truth = truth if len(truth) else None
+        raw, seen, truth = a["raw"], a["seen"], a["truth"]
+    truth, pred = truth if len(truth) else None, np.load(out / PREDICTION)
     gif = media.save_gif(media.comparison_gif_frames(raw, pred, truth, seen=seen), out / "comparison.gif")
     pred_gif = media.prediction_gif(pred, out / "prediction.gif")
-    np.save(out / "prediction.npy", pred)
     t["downloads"] = time.perf_counter()
     strip = media.filmstrip(raw, pred, truth, out / "filmstrip.png")
     t["filmstrip"] = time.perf_counter()
-    return Files(strip, [str(gif), str(pred_gif), str(out / "prediction.npy")], _stages(t))
+    return Files(strip, [str(gif), str(pred_gif), str(out / PREDICTION)], _stages(t))
 
 
 def _stages(t: dict[str, float]) -> dict[str, float]:
