@@ -28,7 +28,6 @@ PREDICTION = "prediction.npy"  # the prediction, left there by show(): files() d
 class Shown:
     """One prediction, ready for the page: player payloads, curves and the metrics table (files come from files())."""
 
-    prediction: np.ndarray  # (horizon, 64, 64) float32
     player: dict  # the comparison player's payload (see player_payload)
     inside: dict  # the "Inside the ConvLSTM" player's payload
     result: str  # the name of the request's folder, where files() finds the arrays to draw the files from
@@ -89,7 +88,7 @@ def show(context: np.ndarray, truth: np.ndarray | None, horizon: int, out: Path,
     np.savez(out / ARRAYS, raw=raw, seen=context, truth=empty if truth is None else truth)
     np.save(out / PREDICTION, pred)
     t["arrays"] = time.perf_counter()
-    return Shown(pred, player, inside_player, out.name, curves, table, _stages(t))
+    return Shown(player, inside_player, out.name, curves, table, _stages(t))
 
 
 def files(out: Path) -> Files:
