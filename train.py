@@ -1,7 +1,7 @@
 """Train the ConvLSTM seq2seq on MovingMNIST generated on the fly (10 context -> 10 future frames).
 
-    python train.py                                   # shipped configuration; bf16 where native, else fp32
-    python train.py --time-budget 30 --out runs/x     # schedule sized to end in 30 minutes with an export
+    python train.py                                   # default wiring, whole speed range; bf16 where native, else fp32
+    python train.py --time-budget 30 --out runs/x     # schedule sized to end in 30 minutes
     python train.py --steps 200 --hidden 16 --out runs/tiny
     torchrun --nproc_per_node=4 train.py --batch-size 16     # DDP; --batch-size is per rank
     python train.py --out runs/x --resume             # continue a run from its last checkpoint
@@ -34,9 +34,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from convlstm import media, metrics, plots
-from convlstm.api import run
+from convlstm.api import BATCH, run
 from convlstm.checkpoint import load_state, load_weights, read_metadata, read_tensors, save_state, save_weights
-from convlstm.data import CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
+from convlstm.data import CANVAS, CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
 from convlstm.grow import warm_start
 from convlstm.model import ModelConfig, Seq2Seq
 from convlstm.runtime import DEVICES, PRECISIONS, autocast, describe_device, pick_device, resolve_precision
@@ -76,7 +76,7 @@ class TrainConfig:
     log_every: int = field(default=25, metadata={"help": "steps between reading the loss back from the device"})
     val_size: int = field(default=256, metadata={"help": "sequences in each fixed validation set (canonical, mixed)"})
     val_ssim: bool = field(default=True, metadata={"help": "compute SSIM at each validation (on the CPU)"})
-    eval_batch: int = field(default=0, metadata={"help": "validation batch size (0: 32 on the CPU, 256 on CUDA)"})
+    eval_batch: int = field(default=0, metadata={"help": "validation batch size (0: api.BATCH = 32 on the CPU, 256 on CUDA)"})
     sample_every: int = field(default=1000, metadata={"help": "steps between sample comparison GIFs"})
     seed: int = field(default=0, metadata={"help": "seed of the model init and the training stream"})
     num_workers: int = field(default=-1, metadata={"help": "DataLoader workers (-1: 4 on CUDA, 0 on the CPU)"})
@@ -115,6 +115,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, dict, dict]:
         parser.error("--steps, --batch-size, --eval-every, --save-every, --log-every, --sample-every, --val-size and --lr must be positive")
     if not (0 <= cfg.warmup < 1 and 0 <= cfg.teacher <= 1 and cfg.time_budget >= 0):
         parser.error("--warmup must be in [0, 1), --teacher in [0, 1] and --time-budget >= 0")
+    if cfg.eval_batch < 0 or cfg.stop_at < 0:
+        parser.error("--eval-batch and --stop-at must be >= 0 (0: their defaults)")
+    if cfg.model.channels != 1 or CANVAS % cfg.model.patch_size:
+        parser.error(f"MovingMNIST frames are grey {CANVAS}x{CANVAS}: --channels must be 1 and --patch-size divide {CANVAS}")
     if not (SPEEDS[0] <= cfg.speed_min <= cfg.speed_max <= SPEEDS[1] and NUM_DIGITS[0] <= cfg.digits_min <= cfg.digits_max <= NUM_DIGITS[1]):
         parser.error(f"speeds must lie in {SPEEDS} and digit counts in {NUM_DIGITS}, min <= max")
     return cfg, given, given_model
@@ -225,16 +229,27 @@ class Run:
     def wall(self) -> float:
         return self.wall_before + time.time() - self.t0
 
+    @property
+    def eval_batch(self) -> int:
+        return self.cfg.eval_batch or (256 if self.device.type == "cuda" else BATCH)  # inference is launch-bound on a GPU
+
     def say(self, text: str) -> None:
         if self.is_main:
             tqdm.write(text)
 
 
+class Refused(Exception):
+    """A run this invocation cannot start as asked; main() reports it as one stderr line and exit code 2."""
+
+
 def _init_from(path: str, given: dict, say) -> tuple[Seq2Seq, dict]:
     """A model from a weights file's config (explicit flags override), warm-started by `grow.warm_start`."""
-    file_config, provenance = read_metadata(path)
-    model = Seq2Seq(dataclasses.replace(file_config, **given))
-    copied, grown, fresh = warm_start(model, read_tensors(path), file_config)
+    try:
+        file_config, provenance = read_metadata(path)
+        model = Seq2Seq(dataclasses.replace(file_config, **given))
+        copied, grown, fresh = warm_start(model, read_tensors(path), file_config)
+    except (ValueError, OSError) as e:
+        raise Refused(f"--init-from {path}: {e}") from e
     say(f"--init-from {path}: {len(copied) + len(grown)} of {len(copied) + len(grown) + len(fresh)} tensors loaded"
         + (f"; grown (wider or larger kernels, same predictions): {', '.join(grown)}" if grown else "")
         + (f"; fresh: {', '.join(fresh)}" if fresh else ""))
@@ -257,7 +272,7 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
         device = pick_device(cfg.device, local_rank)
         precision = resolve_precision(cfg.precision, device)
     except ValueError as e:
-        sys.exit(f"train.py: {e}")
+        raise Refused(str(e)) from e
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
@@ -268,9 +283,9 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
     out = Path(cfg.out or f"runs/{datetime.datetime.now():%Y%m%d-%H%M%S}")
     last = out / "last.pt"
     if cfg.resume and not last.is_file():
-        sys.exit(f"train.py: --resume but {last} does not exist; start the run without --resume")
+        raise Refused(f"--resume but {last} does not exist; start the run without --resume")
     if not cfg.resume and not cfg.bench and out.exists() and any(out.iterdir()):
-        sys.exit(f"train.py: {out} already holds a run; pass --resume to continue it or choose another --out")
+        raise Refused(f"{out} already holds a run; pass --resume to continue it or choose another --out")
 
     say = (lambda text: tqdm.write(text)) if rank == 0 else (lambda text: None)
     torch.manual_seed(cfg.seed)
@@ -286,7 +301,7 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
     else:
         model = Seq2Seq(cfg.model)
     if cfg.context_loss > 0 and not model.config.context_head:
-        sys.exit("train.py: --context-loss needs a model with --context-head (its own head, so the loss cannot "
+        raise Refused("--context-loss needs a model with --context-head (its own head, so the loss cannot "
                  "collapse the future's)")
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -326,11 +341,11 @@ def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict
     saved_model = ModelConfig.from_dict(saved["model"])
     wiring = {k: (getattr(saved_model, k), v) for k, v in given_model.items() if getattr(saved_model, k) != v}
     if wiring:
-        sys.exit(f"train.py: --resume keeps the run's wiring; refused: {wiring} (saved, asked). Start a new run with "
+        raise Refused(f"--resume keeps the run's wiring; refused: {wiring} (saved, asked). Start a new run with "
                  f"--init-from {cfg.out}/best.safetensors to change it")
     stream = {k: (saved[k], v) for k, v in given.items() if k in STREAM and saved[k] != v}
     if stream:
-        sys.exit(f"train.py: --resume keeps the run's data stream; refused: {stream} (saved, asked)")
+        raise Refused(f"--resume keeps the run's data stream; refused: {stream} (saved, asked)")
     kept = {k: saved[k] for k in STREAM + SCHEDULE + ("init_from",)}
     for k in SCHEDULE:
         if k in given and given[k] != saved[k]:
@@ -357,19 +372,24 @@ def probe_step_seconds(r: Run, batch: torch.Tensor, warmup: int = 2, timed: int 
     return float(np.median(times[warmup:]))
 
 
+def steps_for(seconds: float, step_s: float, val_s: float, eval_every: int) -> int:
+    """Steps that fit in `seconds` with a validation every `eval_every`, leaving time for a final validation, the
+    saving and the export; at least 1."""
+    left = seconds - 2 * val_s - 5
+    return max(1, int(left / (step_s + val_s / eval_every)))
+
+
 def size_schedule(r: Run, batch: torch.Tensor) -> int:
     """With --time-budget: how many steps this invocation runs, from a throughput probe (rank 0's, for every rank)."""
     cfg = r.cfg
     step_s = probe_step_seconds(r, batch)
     n = torch.zeros(1, dtype=torch.long, device=r.device)
     if r.is_main:
-        batch_size = cfg.eval_batch or (256 if r.device.type == "cuda" else 32)
-        run(r.model, r.val[:batch_size, :CONTEXT], FUTURE, r.precision, batch_size)  # one-off costs of inference shapes
+        run(r.model, r.val[: r.eval_batch, :CONTEXT], FUTURE, r.precision, r.eval_batch)  # one-off costs of inference shapes
         tic = time.time()
         validate(r)  # one validation pass, timed, to charge evaluation to the budget too
         val_s = time.time() - tic
-        left = cfg.time_budget * 60 - (time.time() - r.t0) - 2 * val_s - 5  # a final validation, saving and export
-        n[0] = max(1, int(left / (step_s + val_s / cfg.eval_every)))
+        n[0] = steps_for(cfg.time_budget * 60 - (time.time() - r.t0), step_s, val_s, cfg.eval_every)
         r.say(f"--time-budget {cfg.time_budget:g} min: {step_s * 1e3:.0f} ms a step, {val_s:.1f} s a validation -> {int(n)} steps")
     if r.world > 1:
         dist.broadcast(n, src=0)
@@ -379,9 +399,8 @@ def size_schedule(r: Run, batch: torch.Tensor) -> int:
 def validate(r: Run) -> dict:
     """Validation metrics of the canonical set (mse, mae, psnr[, ssim]) and the mixed set's MSE, over FUTURE steps."""
     r.model.eval()
-    batch = r.cfg.eval_batch or (256 if r.device.type == "cuda" else 32)
-    pred = run(r.model, r.val[:, :CONTEXT], FUTURE, r.precision, batch)
-    mixed = run(r.model, r.val_mixed[:, :CONTEXT], FUTURE, r.precision, batch)
+    pred = run(r.model, r.val[:, :CONTEXT], FUTURE, r.precision, r.eval_batch)
+    mixed = run(r.model, r.val_mixed[:, :CONTEXT], FUTURE, r.precision, r.eval_batch)
     r.model.train()
     truth = r.val[:, CONTEXT:]
     scores = {"mse": metrics.mse_per_step(pred, truth), "mae": metrics.mae_per_step(pred, truth),
@@ -430,15 +449,19 @@ def write_sample(r: Run, done: int, writer) -> None:
     r.model.eval()
     pred = run(r.model, r.val[:1, :CONTEXT], FUTURE, r.precision)[0]
     r.model.train()
-    frames = media.comparison_frames(r.val[0, :CONTEXT], pred, r.val[0, CONTEXT:])
-    media.write_gif(frames, r.out / f"sample_{done:07d}.gif")
+    frames = media.comparison_gif_frames(r.val[0, :CONTEXT], pred, r.val[0, CONTEXT:])
+    media.save_gif(frames, r.out / f"sample_{done:07d}.gif")
     if writer:
-        writer.add_image("sample", frames[-1], done, dataformats="HWC")
+        writer.add_image("sample", media.PALETTE[np.asarray(frames[-1])], done, dataformats="HWC")  # (H, W, 3) RGB
 
 
 def main(argv: list[str] | None = None) -> None:
     cfg, given, given_model = parse_args(argv)
-    r = setup(cfg, given, given_model)
+    try:
+        r = setup(cfg, given, given_model)
+    except Refused as e:
+        print(f"train.py: {e}", file=sys.stderr)
+        sys.exit(2)
     cfg = r.cfg
     cuda = r.device.type == "cuda"
     workers = cfg.num_workers if cfg.num_workers >= 0 else (4 if cuda else 0)

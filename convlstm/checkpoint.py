@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .model import ModelConfig, Seq2Seq
@@ -36,9 +36,17 @@ def save_weights(model: Seq2Seq, path: str | Path, provenance: dict | None = Non
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
+def _open(path: str | Path):
+    """safe_open, with a file that is not safetensors reported as a ValueError that names it."""
+    try:
+        return safe_open(str(path), framework="pt", device="cpu")
+    except SafetensorError as e:
+        raise ValueError(f"{path} is not a safetensors weights file ({e}); write one with `python train.py --export`") from e
+
+
 def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
     """(ModelConfig, provenance dict) stored in a weights file, without loading the tensors."""
-    with safe_open(str(path), framework="pt") as f:
+    with _open(path) as f:
         meta = f.metadata() or {}
     if "config" not in meta:
         raise ValueError(f"{path} carries no model config; write it with convlstm.checkpoint.save_weights")
@@ -47,7 +55,7 @@ def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """Every tensor of a weights file, fp32 on the CPU."""
-    with safe_open(str(path), framework="pt", device="cpu") as f:
+    with _open(path) as f:
         return {k: f.get_tensor(k).float() for k in f.keys()}
 
 
@@ -58,7 +66,10 @@ def load_weights(path: str | Path | None = None, device: str | torch.device = "c
         raise FileNotFoundError(f"no weights at {path}; train some with `python train.py --export {path}`")
     config, provenance = read_metadata(path)
     model = Seq2Seq(config)
-    model.load_state_dict(read_tensors(path))
+    try:
+        model.load_state_dict(read_tensors(path))
+    except RuntimeError as e:  # tensors that do not fit the stored config: a hand-edited or mixed-up file
+        raise ValueError(f"{path}: its tensors do not fit its own model config ({str(e).splitlines()[0]})") from e
     model.provenance = provenance
     return model.eval().to(device)
 

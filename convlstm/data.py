@@ -101,17 +101,22 @@ def generate_set(rng: np.random.Generator, digits: Digits, n: int, **kwargs) -> 
     return np.stack([generate_sequence(rng, digits, **kwargs) for _ in range(n)])
 
 
+def split_seed(split: str) -> int:
+    """The seed of a split's fixed sets: validation ('train' digits) or test ('test' digits)."""
+    return VAL_SEED if split == "train" else TEST_SEED
+
+
 def fixed_set(split: str, n: int, **kwargs) -> np.ndarray:
     """The fixed validation ('train' digits) or test ('test' digits) set, float32 (n, T, 64, 64)."""
-    seed = VAL_SEED if split == "train" else TEST_SEED
-    return generate_set(np.random.default_rng(seed), load_digits(split), n, **kwargs)
+    return generate_set(np.random.default_rng(split_seed(split)), load_digits(split), n, **kwargs)
 
 
 def load_canonical(path: str | Path) -> np.ndarray:
     """The canonical mnist_test_seq.npy, uint8 (20, N, 64, 64) time first, as a (N, 20, 64, 64) memory-mapped view."""
     arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    if arr.ndim != 4 or arr.dtype != np.uint8 or arr.shape[2:] != (CANVAS, CANVAS):
-        raise ValueError(f"{path}: expected the canonical uint8 (T, N, 64, 64) array, got {arr.dtype} {arr.shape}")
+    if arr.ndim != 4 or arr.dtype != np.uint8 or arr.shape[2:] != (CANVAS, CANVAS) or arr.shape[0] < CONTEXT + FUTURE:
+        raise ValueError(f"{path}: expected the canonical uint8 (T, N, 64, 64) array with T >= {CONTEXT + FUTURE}, "
+                         f"got {arr.dtype} {arr.shape}")
     return arr.transpose(1, 0, 2, 3)  # (T, N, H, W) -> (N, T, H, W)
 
 
@@ -126,7 +131,7 @@ def mixed_sequence(rng: np.random.Generator, digits: Digits, num_frames: int, sp
 def mixed_set(split: str, n: int, num_frames: int, speeds: tuple[float, float] = SPEEDS,
               num_digits: tuple[int, int] = NUM_DIGITS) -> np.ndarray:
     """A fixed set over the whole speed and digit-count range, float32 (n, T, 64, 64); seeds as fixed_set."""
-    rng, digits = np.random.default_rng((VAL_SEED if split == "train" else TEST_SEED) + 7), load_digits(split)
+    rng, digits = np.random.default_rng(split_seed(split) + 7), load_digits(split)
     return np.stack([mixed_sequence(rng, digits, num_frames, speeds, num_digits) for _ in range(n)]) / np.float32(255)
 
 
@@ -138,12 +143,12 @@ class MovingMNIST(torch.utils.data.Dataset):
     """
 
     def __init__(self, digits: Digits, seed: int, num_frames: int, speeds: tuple[float, float] = (SPEED, SPEED),
-                 num_digits: tuple[int, int] = (2, 2), length: int = 2**62):
-        self.digits, self.seed, self.num_frames, self.length = digits, seed, num_frames, length
+                 num_digits: tuple[int, int] = (2, 2)):
+        self.digits, self.seed, self.num_frames = digits, seed, num_frames
         self.speeds, self.num_digits = speeds, num_digits
 
     def __len__(self) -> int:
-        return self.length
+        return 2**62  # endless in practice: the sampler says which indices a run draws
 
     def __getitem__(self, i: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, i])

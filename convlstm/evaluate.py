@@ -1,7 +1,7 @@
 """Evaluate weights the way the literature does, beside the zeros and copy-last-frame baselines.
 
     python -m convlstm.evaluate                          # shipped weights, 2,000 fixed test sequences
-    python -m convlstm.evaluate --data mnist_test_seq.npy  # the canonical file, if you have it
+    python -m convlstm.evaluate --data mnist_test_seq.npy  # the canonical file, if you have it (all 10,000)
     python -m convlstm.evaluate --write-metadata         # store the headline numbers in the weights file
     python -m convlstm.evaluate --device cuda --grid-n 0  # on a GPU; no generalisation grid
 
@@ -30,10 +30,14 @@ GRID_N = 100  # sequences per grid cell by default
 
 
 def evaluate(model, frames: np.ndarray, horizon: int, precision: str = "auto") -> dict[str, dict[str, np.ndarray]]:
-    """Per-step metrics of the model, zeros and copy-last-frame on (N, CONTEXT + horizon, 64, 64) sequences."""
-    truth = frames[:, CONTEXT : CONTEXT + horizon].astype(np.float32)
+    """Per-step metrics of the model, zeros and copy-last-frame on (N, CONTEXT + horizon, 64, 64) sequences.
+
+    `frames` is float in [0, 1] or uint8 (a memory-mapped canonical file: only the future frames are copied as floats).
+    """
+    scale = np.float32(255 if frames.dtype == np.uint8 else 1)
+    truth = frames[:, CONTEXT : CONTEXT + horizon] / scale  # (N, horizon, H, W) float32
     pred = run(model, frames[:, :CONTEXT], horizon, precision, progress=True)
-    last = np.repeat(frames[:, CONTEXT - 1 : CONTEXT].astype(np.float32), horizon, axis=1)  # (N, 1, H, W) -> (N, horizon, H, W)
+    last = np.repeat(frames[:, CONTEXT - 1 : CONTEXT] / scale, horizon, axis=1)  # (N, 1, H, W) -> (N, horizon, H, W)
     results = {}
     for name, p, openstl in [("model", pred, True), ("zeros", np.zeros_like(truth), False), ("copy_last", last, False)]:
         results[name] = metrics.all_per_step(p, truth, openstl)
@@ -64,9 +68,9 @@ def grid_table(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def headline(results: dict, steps: int = FUTURE) -> dict[str, float]:
-    """Means over the first `steps` horizon steps: the standard 10 -> 10 numbers."""
-    return {f"{name}_{k}": float(v[:steps].mean()) for name, r in results.items() for k, v in r.items()}
+def headline(results: dict) -> dict[str, float]:
+    """Means over the first FUTURE horizon steps: the standard 10 -> 10 numbers."""
+    return {f"{name}_{k}": float(v[:FUTURE].mean()) for name, r in results.items() for k, v in r.items()}
 
 
 def table(results: dict) -> str:
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="safetensors weights (default: shipped)")
     parser.add_argument("--data", type=Path, help="canonical mnist_test_seq.npy (uint8 (20, N, 64, 64)); default: generated")
-    parser.add_argument("--n", type=int, default=TEST_N, help="number of test sequences")
+    parser.add_argument("--n", type=int, help=f"number of test sequences (default: {TEST_N} generated, or every one in --data)")
     parser.add_argument("--horizon", type=int, default=30, help="per-step metrics up to here (>= 10; generated data only past 10)")
     parser.add_argument("--out", type=Path, default=Path("eval"), help="folder for metrics.json and horizon.png")
     parser.add_argument("--grid-n", type=int, default=GRID_N, help="sequences per generalisation-grid cell (0: skip the grid)")
@@ -92,17 +96,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where native, else fp32")
     parser.add_argument("--write-metadata", action="store_true", help="store the 10 -> 10 test numbers in the weights file")
     args = parser.parse_args(argv)
-    if args.n < 1 or args.horizon < FUTURE or args.grid_n < 0:
+    if (args.n is not None and args.n < 1) or args.horizon < FUTURE or args.grid_n < 0:
         parser.error(f"--n must be >= 1, --horizon >= {FUTURE} and --grid-n >= 0")
     try:
         device = pick_device(args.device)
         resolve_precision(args.precision, device)  # fp16 without CUDA is refused here, before any work
         model = load_weights(args.weights, device)
         if args.data:
-            seqs = load_canonical(args.data)[: args.n]  # (N, 20, 64, 64) uint8
-            frames, horizon, source = seqs.astype(np.float32) / 255.0, FUTURE, f"canonical file {args.data.name}"
+            frames = load_canonical(args.data)[: args.n]  # (N, 20, 64, 64) uint8, memory-mapped
+            horizon, source = FUTURE, f"canonical file {args.data.name}"
         else:
-            frames = fixed_set("test", args.n, num_frames=CONTEXT + args.horizon)
+            frames = fixed_set("test", args.n or TEST_N, num_frames=CONTEXT + args.horizon)
             horizon, source = args.horizon, "generated test set (test-split digits, fixed seed)"
     except (ValueError, OSError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")

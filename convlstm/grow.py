@@ -21,7 +21,7 @@ def _growable(old: ModelConfig, new: ModelConfig) -> bool:
 def _cell_input(config: ModelConfig, part: str, layer: int) -> tuple[int, bool]:
     """A cell's input channels before its own hidden state, and whether they are another cell's hidden channels."""
     from_stem = layer == 0 and (part == "encoder" or config.frame_feedback)
-    return (config.channels * config.patch_size ** 2, False) if from_stem else (config.hidden, True)
+    return (config.patch_channels, False) if from_stem else (config.hidden, True)
 
 
 def _grow_cell(mine: torch.Tensor, theirs: torch.Tensor, old: ModelConfig, new: ModelConfig, part: str, layer: int) -> torch.Tensor:

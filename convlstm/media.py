@@ -8,7 +8,6 @@ import base64
 import io
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -107,23 +106,10 @@ def comparison_gif_frames(context: np.ndarray, prediction: np.ndarray, truth: np
     return _captioned(panels, frame_labels(len(context), len(prediction)))
 
 
-def comparison_frames(context: np.ndarray, prediction: np.ndarray, truth: np.ndarray | None = None) -> list[np.ndarray]:
-    """The captioned comparison as uint8 RGB frames (for write_gif and callers that want pixels)."""
-    return [PALETTE[np.asarray(im)] for im in comparison_gif_frames(context, prediction, truth)]
-
-
-def save_gif(frames: list[Image.Image], path: str | Path, fps: float = FPS) -> Path:
-    """Write palette images as a looping GIF; no quantisation, so it is fast."""
+def save_gif(frames: list[Image.Image], path: str | Path) -> Path:
+    """Write palette images as a GIF that loops forever at FPS; no quantisation, so it is fast and exact."""
     path = Path(path)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=1000.0 / fps, loop=0, optimize=False)
-    return path
-
-
-def write_gif(frames: list[np.ndarray], path: str | Path, fps: float = FPS) -> Path:
-    """Write any uint8 RGB frames as a looping animated GIF (quantised per frame; off the app's request path)."""
-    path = Path(path)
-    # imageio's GIF duration is per frame in milliseconds; loop=0 loops forever
-    iio.imwrite(path, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=1000.0 / FPS, loop=0, optimize=False)
     return path
 
 
@@ -169,7 +155,7 @@ def filmstrip(context: np.ndarray, prediction: np.ndarray, truth: np.ndarray | N
     return path
 
 
-def prediction_gif(prediction: np.ndarray, path: str | Path, fps: float = FPS) -> Path:
+def prediction_gif(prediction: np.ndarray, path: str | Path) -> Path:
     """The predicted frames alone (horizon, 64, 64) as a grey looping GIF, upscaled for viewing."""
     big = ramp(prediction).repeat(SCALE, axis=1).repeat(SCALE, axis=2)
-    return save_gif([_paletted(f) for f in big], path, fps)
+    return save_gif([_paletted(f) for f in big], path)

@@ -45,6 +45,11 @@ class ModelConfig:
         if self.skip and self.stem != "conv":
             raise ValueError("skip needs stem='conv' (the patch stem has no features to skip)")
 
+    @property
+    def patch_channels(self) -> int:
+        """Channels of a frame folded into patches (space-to-depth): what the patch stem feeds the first cell."""
+        return self.channels * self.patch_size ** 2
+
     @classmethod
     def article(cls) -> "ModelConfig":
         """The seed article's exact wiring: 2 + 2 cells at full resolution, decoder from zeros fed its own output."""
@@ -96,7 +101,7 @@ class PatchStem(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.p = config.patch_size
-        self.out_channels = config.channels * self.p ** 2
+        self.out_channels = config.patch_channels
         # maps each cell output to the pixels of its frame; (1, 3, 3) mixes space but never time
         self.head = nn.Conv3d(config.hidden, self.out_channels, kernel_size=(1, 3, 3), padding=(0, 1, 1))
 

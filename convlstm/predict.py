@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> None:
         context, truth = split_context(clip.frames, args.context)
         model = load_weights(args.weights) if args.weights else default_model()
         pred = predict(context, args.horizon, model)
-        media.write_gif(media.comparison_frames(context, pred, truth), args.out)
+        media.save_gif(media.comparison_gif_frames(context, pred, truth), args.out)
         if args.npy:
             np.save(args.npy, pred)
-    except (ValueError, OSError) as e:  # ClipError is a ValueError; bad weights files raise either
+    except (ValueError, OSError) as e:  # ClipError is a ValueError; so is a bad weights file (checkpoint.load_weights)
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     n_true = 0 if truth is None else min(len(truth), args.horizon)
     print(f"{clip.note}; context {len(context)} frames, predicted {args.horizon}, ground truth {n_true} -> {args.out}")

@@ -124,9 +124,9 @@ def run(target: str, request: dict, caps: Caps) -> tuple[dict, bytes]:
         _replenish(target, caps)
 
 
-def _status(field: str) -> int:
-    """A byte count from /proc/self/status: VmSize (address space) or VmHWM (peak resident memory)."""
-    with open("/proc/self/status") as f:
+def proc_bytes(field: str, pid: int | str = "self") -> int:
+    """A byte count from /proc/<pid>/status: VmSize (address space) or VmHWM (peak resident memory)."""
+    with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
 
 
@@ -137,7 +137,7 @@ def serve(target: str, memory: str) -> None:
     handle = getattr(module, function)
     if hasattr(module, "warm"):  # first-use costs (plugin registries, caches) paid while this is a spare
         module.warm()
-    cap = _status("VmSize") + int(memory)
+    cap = proc_bytes("VmSize") + int(memory)
     inherited = resource.getrlimit(resource.RLIMIT_AS)[1]  # a parent under a cap of its own passes it down
     cap = cap if inherited == resource.RLIM_INFINITY else min(cap, inherited)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -149,6 +149,6 @@ def serve(target: str, memory: str) -> None:
     limit = int(usage.ru_utime + usage.ru_stime + request.pop("cpu_s")) + 1  # the imports' CPU time is not the job's
     resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))  # SIGXCPU at the soft limit, SIGKILL at the hard
     header, payload = handle(request)
-    header["peak_rss"] = _status("VmHWM")  # for the caller's records: what this job really cost
+    header["peak_rss"] = proc_bytes("VmHWM")  # for the caller's records: what this job really cost
     sys.stdout.buffer.write(json.dumps(header).encode() + b"\n" + payload)
     sys.stdout.buffer.flush()

@@ -45,11 +45,11 @@ class Files:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def player_payload(panels: np.ndarray, labels: list[str], columns: tuple[str, ...], fps: float = media.FPS) -> dict:
+def player_payload(panels: np.ndarray, labels: list[str], columns: tuple[str, ...]) -> dict:
     """What the page's frame player needs: a sprite of palette frames (T, h, w), the frame size, labels, headings."""
     n, h, w = panels.shape
     return {"sprite": media.sprite(panels), "frames": n, "width": w, "height": h, "labels": labels,
-            "columns": list(columns), "fps": fps}
+            "columns": list(columns)}
 
 
 def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +32,17 @@ def test_file_without_config_is_refused(tmp_path):
         load_weights(tmp_path / "bare.safetensors")
     with pytest.raises(FileNotFoundError, match="train.py"):
         load_weights(tmp_path / "missing.safetensors")
+
+
+def test_unreadable_or_mismatched_files_are_value_errors(tmp_path, tiny_model):
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="not a safetensors weights file"):
+        load_weights(tmp_path / "junk.safetensors")
+    tensors = {k: v.contiguous() for k, v in tiny_model.state_dict().items()}
+    wider = ModelConfig(**{**tiny_model.config.to_dict(), "hidden": tiny_model.config.hidden * 2})
+    save_file(tensors, tmp_path / "mixed.safetensors", metadata={"config": json.dumps(wider.to_dict())})
+    with pytest.raises(ValueError, match="do not fit its own model config"):
+        load_weights(tmp_path / "mixed.safetensors")
 
 
 def test_shipped_weights_rebuild_from_one_file():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from convlstm import evaluate
-from convlstm.checkpoint import read_metadata
+from convlstm.checkpoint import load_weights, read_metadata
 from convlstm.data import TEST_SEED, fixed_set, generate_set, load_digits
 
 
@@ -38,7 +38,17 @@ def test_evaluate_reads_the_canonical_file(tmp_path, tiny_weights, capsys):
     np.save(tmp_path / "mnist_test_seq.npy", seqs.transpose(1, 0, 2, 3))  # canonical layout is time first
     evaluate.main(["--weights", str(tiny_weights), "--data", str(tmp_path / "mnist_test_seq.npy"), "--out", str(tmp_path / "e"),
                    "--grid-n", "0"])
-    assert "3 sequences, canonical file" in capsys.readouterr().out
+    assert "3 sequences, canonical file" in capsys.readouterr().out  # every sequence of the file by default
+    # the uint8 file is scored exactly as the same frames in [0, 1] would be
+    model = load_weights(tiny_weights)
+    as_u8, as_float = evaluate.evaluate(model, seqs, 10), evaluate.evaluate(model, seqs / np.float32(255), 10)
+    for name in as_u8:
+        for k in as_u8[name]:
+            np.testing.assert_allclose(as_u8[name][k], as_float[name][k], rtol=1e-5, atol=1e-6)
+    np.save(tmp_path / "short.npy", seqs.transpose(1, 0, 2, 3)[:10])  # only 10 frames: no future to score
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["--weights", str(tiny_weights), "--data", str(tmp_path / "short.npy"), "--grid-n", "0"])
+    assert e.value.code == 2 and "T >= 20" in capsys.readouterr().err
 
 
 def test_evaluate_bad_arguments_exit_2(tmp_path, capsys):
@@ -48,3 +58,7 @@ def test_evaluate_bad_arguments_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         evaluate.main(["--weights", str(tmp_path / "none.safetensors")])
     assert e.value.code == 2 and "train.py" in capsys.readouterr().err
+    (tmp_path / "junk.safetensors").write_bytes(b"junk" * 16)
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["--weights", str(tmp_path / "junk.safetensors")])
+    assert e.value.code == 2 and "not a safetensors weights file" in capsys.readouterr().err

@@ -86,7 +86,7 @@ def test_corpus_through_the_live_app(server, written):
     from gradio_client.exceptions import AppError
 
     client = Client(server, verbose=False)
-    before = vm_hwm()
+    before = sandbox.proc_bytes("VmHWM")
     for name, (paths, expect) in written.items():
         tic = time.monotonic()
         try:
@@ -99,14 +99,8 @@ def test_corpus_through_the_live_app(server, written):
         assert (answered_as_expected(kind, message, expect)
                 or (expect == "unsupported" and "Invalid file type" in message)), (name, message)
         assert "Traceback" not in message
-    assert vm_hwm() - before < 300 * 2**20  # the server's own peak memory grew by less than 300 MB over the corpus
+    assert sandbox.proc_bytes("VmHWM") - before < 300 * 2**20  # the server's own peak memory grew by less than 300 MB over the corpus
     assert len(client.predict(2, 2, 0.1, 5, api_name="/sample")) == len(app.OUTPUTS)  # the next normal request is served
-
-
-def vm_hwm() -> int:
-    """This process's peak resident memory in bytes (the live app runs in it)."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
 def test_refused_request_deletes_its_uploads(tmp_path, written):

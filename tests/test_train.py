@@ -27,6 +27,16 @@ def config(*flags: str) -> train.TrainConfig:
     return train.parse_args(list(flags))[0]
 
 
+def refused(argv: list[str], capsys) -> str:
+    """train.main(argv)'s one stderr line, after checking that it exited with code 2."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        train.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "Traceback" not in err and err, err
+    return err
+
+
 @pytest.mark.parametrize("precision, flags", [
     ("fp32", []), ("bf16", []), ("fp32", ["--context-head", "--context-loss", "1"]), ("fp32", ["--frame-feedback"]),
     ("fp32", ["--stem", "conv", "--skip", "--frame-feedback"]),
@@ -84,12 +94,9 @@ def weights_of(run: Path) -> dict:
 def test_resume_refuses_a_wiring_or_data_change_and_applies_a_new_lr(tmp_path, capsys):
     common = TINY + ["--steps", "4", "--eval-every", "2", "--out", str(tmp_path / "r")]
     train.main(common + ["--stop-at", "2"])
-    with pytest.raises(SystemExit, match="wiring; refused: {'hidden': \\(8, 16\\)}"):
-        train.main(common + ["--resume", "--hidden", "16"])
-    with pytest.raises(SystemExit, match="wiring.*frame_feedback"):
-        train.main(common + ["--resume", "--frame-feedback"])
-    with pytest.raises(SystemExit, match="data stream; refused: {'batch_size'"):
-        train.main(common + ["--resume", "--batch-size", "8"])
+    assert "wiring; refused: {'hidden': (8, 16)}" in refused(common + ["--resume", "--hidden", "16"], capsys)
+    assert "frame_feedback" in refused(common + ["--resume", "--frame-feedback"], capsys)
+    assert "data stream; refused: {'batch_size'" in refused(common + ["--resume", "--batch-size", "8"], capsys)
     train.main(common + ["--resume", "--lr", "1e-4", "--weight-decay", "0.5"])
     err = capsys.readouterr().out
     assert "lr 0.003 -> 0.0001 (applied from step 2)" in err and "weight_decay 0.0 -> 0.5" in err
@@ -99,13 +106,19 @@ def test_resume_refuses_a_wiring_or_data_change_and_applies_a_new_lr(tmp_path, c
     assert rows[-1]["lr"] == pytest.approx(1e-4 * train.lr_factor(3, 4, 0.3))  # the new peak, the old schedule's shape
 
 
-def test_time_budget_ends_on_time_with_an_export(tmp_path):
-    tic = time.time()
+def test_steps_for_a_time_budget():
+    # 600 s, 2 s a step, 10 s a validation every 5 steps: 600 - 2 * 10 - 5 = 575 s left at 2 + 10 / 5 = 4 s a step
+    assert train.steps_for(600, 2.0, 10.0, 5) == 143
+    assert train.steps_for(10, 2.0, 10.0, 5) == 1  # never zero steps, even when the budget is spent on probing
+
+
+def test_time_budget_sizes_the_schedule_and_exports(tmp_path, capsys):
     train.main(TINY + ["--time-budget", "0.3", "--eval-every", "5", "--out", str(tmp_path / "r"),
                        "--export", str(tmp_path / "e.safetensors")])
-    assert time.time() - tic < 0.3 * 60 + 20  # the budget, plus start-up and the sizing error of a short probe
+    sizing = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("--time-budget 0.3 min"))
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert state["step"] == state["train_config"]["steps"] >= 1  # a fresh run's schedule ends where the budget does
+    assert sizing.endswith(f"-> {state['step']} steps")  # the probe's sizing is the schedule
     best = state["rows"][[r["val_mse"] for r in state["rows"]].index(state["best"])]
     assert load_model(tmp_path / "e.safetensors").provenance["steps"] == best["step"]  # the best validation's weights
 
@@ -153,16 +166,34 @@ def test_tensorboard_logs_when_installed(tmp_path):
     assert "val_mse" in events.Tags()["scalars"] and "sample" in events.Tags()["images"]
 
 
-def test_run_directory_is_never_overwritten(tmp_path):
+def test_run_directory_is_never_overwritten(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("mine")
-    with pytest.raises(SystemExit, match="--resume"):
-        train.main(TINY + ["--steps", "1", "--out", str(tmp_path / "run")])
-    with pytest.raises(SystemExit, match="does not exist"):
-        train.main(TINY + ["--steps", "1", "--out", str(tmp_path / "none"), "--resume"])
-    with pytest.raises(SystemExit):
-        train.main(["--no-such-flag"])
+    assert "--resume" in refused(TINY + ["--steps", "1", "--out", str(tmp_path / "run")], capsys)
+    assert "does not exist" in refused(TINY + ["--steps", "1", "--out", str(tmp_path / "none"), "--resume"], capsys)
+    assert "unrecognized arguments" in refused(["--no-such-flag"], capsys)
     assert (tmp_path / "run" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--patch-size", "3"], "--patch-size divide 64"), (["--channels", "3"], "--channels must be 1"),
+    (["--eval-batch", "-1"], "--eval-batch"), (["--stop-at", "-5"], "--stop-at"),
+    (["--context-loss", "0.1"], "--context-head"),
+])
+def test_flags_that_cannot_train_are_refused_up_front(tmp_path, capsys, flags, message):
+    assert message in refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r")] + flags, capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_bad_init_from_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "junk.safetensors").write_bytes(b"junk" * 16)
+    err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(tmp_path / "junk.safetensors")], capsys)
+    assert "not a safetensors weights file" in err
+    err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(tmp_path / "none.safetensors")], capsys)
+    assert "No such file" in err
+    conv = save_weights(Seq2Seq(ModelConfig(hidden=8, stem="conv")), tmp_path / "conv.safetensors")
+    err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(conv), "--hidden", "7"], capsys)
+    assert "conv stem needs" in err  # the file's wiring with this flag is not a model
 
 
 def test_init_from_and_export(tmp_path, tiny_model, sequence):
@@ -211,11 +242,10 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path):
     assert state["step"] >= 1
 
 
-def test_fp16_needs_cuda():
+def test_fp16_needs_cuda(capsys):
     if torch.cuda.is_available():
         pytest.skip("CUDA present: fp16 is allowed here")
-    with pytest.raises(SystemExit, match="fp16 needs CUDA"):
-        train.main(TINY + ["--precision", "fp16", "--bench"])
+    assert "fp16 needs CUDA" in refused(TINY + ["--precision", "fp16", "--bench"], capsys)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 with GradScaler needs a CUDA device (tools/gpu_run.sh runs it)")
@@ -253,5 +283,5 @@ def test_history_joins_a_warm_started_run_onto_its_parent(tmp_path):
     seen = [r["sequences"] for r in rows]
     assert seen == [4 * s for s in range(1, parent["steps"] + 1)] + [parent["sequences_seen"] + 4, parent["sequences_seen"] + 8]
     assert [r["step"] for r in rows][-2:] == [parent["steps"] + 1, parent["steps"] + 2]
-    with pytest.raises(SystemExit, match="not warm-started"):
+    with pytest.raises(ValueError, match="not warm-started"):
         history([tmp_path / "a", tmp_path / "a"])

@@ -6,13 +6,15 @@
 #   TINY=1 OUT=/tmp/gpu tools/gpu_run.sh      # the same steps on the CPU with a tiny model (tests/test_gpu_run.py)
 #
 # $OUT receives: export.safetensors, metrics.csv, eval/metrics.json, eval/horizon.png, smoke.txt.
-# BUDGET (minutes of training, default 6) and LAYOUT (model flags, default the bake-off's pick) can be set.
+# BUDGET (minutes of training, default 6) and LAYOUT (model flags; default none: the shipped wiring, the bake-off's
+# pick, trained with its OneCycle shape; LAYOUT="--hidden 96" grows the wider model) can be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder for the results}"
 PY=${PYTHON:-python3}
 LAYOUT=${LAYOUT:-}
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 mkdir -p "$OUT"
 log() { echo "gpu_run: $*" | tee -a "$OUT/smoke.txt"; }
 
@@ -25,7 +27,7 @@ else
   DEV=cuda; HALF=fp16; BF16=bf16; BUDGET=${BUDGET:-6}; EVAL_N=2000; GRID_N=100
   SMALL=(--hidden 16 --batch-size 8 --val-size 16 --log-every 1)
   # many sequences per step keep the GPU busy; validation is cheap there, so it runs as often as on the CPU
-  TRAIN=(--batch-size 64 --lr 8e-4 --val-size 256 --eval-every 100 --save-every 500 --init-from weights/convlstm_mmnist.safetensors)
+  TRAIN=(--batch-size 64 --lr 1e-3 --warmup 0.3 --val-size 256 --eval-every 100 --save-every 500 --init-from weights/convlstm_mmnist.safetensors)
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$OUT/smoke.txt"
 fi
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/smoke.txt"

@@ -25,18 +25,12 @@ from pathlib import Path
 import numpy as np
 from gradio_client import Client
 
-from convlstm import showcase
+from convlstm import sandbox, showcase
 from convlstm.api import default_model
 from convlstm.data import CONTEXT, generate_sequence, load_digits
 from convlstm.runtime import describe_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory (VmHWM) in MB."""
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
 def percentiles(seconds: list[float]) -> str:
@@ -85,7 +79,7 @@ def main() -> None:
         if client is None:
             sys.exit("load_bench: the app did not start within 120 s")
         client.predict(0, 2, 0.1, args.horizon, api_name="/sample")  # the first request loads the weights
-        idle_rss = peak_rss_mb(server.pid)
+        idle_rss = sandbox.proc_bytes("VmHWM", server.pid) / 2**20
         single, with_files = [], []
         for seed in range(1, args.requests + 1):
             t0 = time.perf_counter()
@@ -114,7 +108,7 @@ def main() -> None:
                 refused += 1
         print(f"burst of {args.jobs} simultaneous /sample jobs: {len(latencies)} served, {refused} refused (queue full), "
               f"{time.perf_counter() - tic:.1f} s in all" + (f"; served {percentiles(latencies)}" if latencies else ""))
-        print(f"server peak memory: {peak_rss_mb(server.pid):.0f} MB (after the first request {idle_rss:.0f} MB)")
+        print(f"server peak memory: {sandbox.proc_bytes('VmHWM', server.pid) / 2**20:.0f} MB (after the first request {idle_rss:.0f} MB)")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from convlstm import load_model, media, plots, predict
+from convlstm.cli import OneLineParser
 from convlstm.checkpoint import DEFAULT_WEIGHTS, read_metadata
 from convlstm.data import CONTEXT, FUTURE, TEST_SEED, generate_sequence, load_digits
 from convlstm.evaluate import grid_table
@@ -86,7 +87,7 @@ def history(runs: list[Path]) -> tuple[list[dict], list[int]]:
         init = read_metadata(run / "best.safetensors")[1].get("init_from") or {}
         start, start_step = init.get("sequences_seen", 0), init.get("steps", 0)
         if rows and not start:
-            raise SystemExit(f"make_readme_media: {run} was not warm-started (--init-from), so it does not continue {runs[0]}")
+            raise ValueError(f"{run} was not warm-started (--init-from), so it does not continue {runs[0]}")
         clock = 0.0  # runs before the wall-clock total travelled in the weights restarted their clock at zero
         if start:
             rows = [r for r in rows if r["sequences"] <= start]
@@ -98,19 +99,23 @@ def history(runs: list[Path]) -> tuple[list[dict], list[int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m tools.make_readme_media", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, nargs="+", default=[], help="training run directories, oldest first")
     parser.add_argument("--seed", type=int, default=TEST_SEED + 7, help="which test sequence to show")
     args = parser.parse_args()
+    try:
+        rows, restarts = history(args.run) if args.run else ([], [])  # checked before anything is written
+    except (ValueError, OSError) as e:
+        parser.error(str(e))
     DOCS.mkdir(exist_ok=True)
     seq = generate_sequence(np.random.default_rng(args.seed), load_digits("test"))  # (20, 64, 64)
     pred = predict(seq[:CONTEXT], FUTURE, load_model())
-    media.write_gif(media.comparison_frames(seq[:CONTEXT], pred, seq[CONTEXT:]), DOCS / "prediction.gif")
+    media.save_gif(media.comparison_gif_frames(seq[:CONTEXT], pred, seq[CONTEXT:]), DOCS / "prediction.gif")
     print(f"wrote {DOCS / 'prediction.gif'}")
     README.write_text(readme_with_results(README.read_text()))
     print(f"wrote the results table in {README}")
-    if args.run:
-        rows, restarts = history(args.run)
+    if rows:
         plots.training_curves(rows, DOCS / "curves.png", tuple(restarts))
         with open(DOCS / "training_metrics.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
