@@ -36,6 +36,7 @@ from tqdm import tqdm
 from convlstm import media, metrics, plots
 from convlstm.api import BATCH, run
 from convlstm.checkpoint import load_state, load_weights, read_metadata, read_tensors, save_state, save_weights
+from convlstm.cli import OneLineParser
 from convlstm.data import CANVAS, CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
 from convlstm.grow import warm_start
 from convlstm.model import ModelConfig, Seq2Seq
@@ -98,7 +99,7 @@ def _add_fields(parser, cls) -> None:
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, dict, dict]:
     """(TrainConfig, the TrainConfig flags given, the ModelConfig flags given); unknown flags are errors."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_fields(parser.add_argument_group("training"), TrainConfig)
     _add_fields(parser.add_argument_group("model (ModelConfig)"), ModelConfig)
     args = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
@@ -239,7 +240,7 @@ class Run:
 
 
 class Refused(Exception):
-    """A run this invocation cannot start as asked; main() reports it as one stderr line and exit code 2."""
+    """A run this invocation cannot start as asked; main() reports it as OneLineParser reports a bad flag."""
 
 
 def _init_from(path: str, given: dict, say) -> tuple[Seq2Seq, dict]:
@@ -302,7 +303,7 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
         model = Seq2Seq(cfg.model)
     if cfg.context_loss > 0 and not model.config.context_head:
         raise Refused("--context-loss needs a model with --context-head (its own head, so the loss cannot "
-                 "collapse the future's)")
+                      "collapse the future's)")
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -342,7 +343,7 @@ def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict
     wiring = {k: (getattr(saved_model, k), v) for k, v in given_model.items() if getattr(saved_model, k) != v}
     if wiring:
         raise Refused(f"--resume keeps the run's wiring; refused: {wiring} (saved, asked). Start a new run with "
-                 f"--init-from {cfg.out}/best.safetensors to change it")
+                      f"--init-from {cfg.out}/best.safetensors to change it")
     stream = {k: (saved[k], v) for k, v in given.items() if k in STREAM and saved[k] != v}
     if stream:
         raise Refused(f"--resume keeps the run's data stream; refused: {stream} (saved, asked)")
@@ -460,8 +461,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         r = setup(cfg, given, given_model)
     except Refused as e:
-        print(f"train.py: {e}", file=sys.stderr)
-        sys.exit(2)
+        OneLineParser(prog="train.py").error(str(e))  # one stderr line and exit code 2, as for a bad flag
     cfg = r.cfg
     cuda = r.device.type == "cuda"
     workers = cfg.num_workers if cfg.num_workers >= 0 else (4 if cuda else 0)
