@@ -12,6 +12,7 @@ import gradio as gr
 import numpy as np
 
 from convlstm import clips, forms, guidance, inside, showcase, workdirs
+from convlstm.evaluate import GATE_RATIO, cell_for, grid_table
 from convlstm.api import MAX_HORIZON, default_model, split_context
 from convlstm.data import CONTEXT, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
 from convlstm.media import FPS
@@ -79,8 +80,23 @@ def sample(seed: float, num_digits: float, speed: float, horizon: float):
     seq = generate_sequence(np.random.default_rng(seed), load_digits("test"), num_frames=CONTEXT + horizon,
                             num_digits=num_digits, speed=float(speed))
     note = (f"Sampled seed {seed}: {num_digits} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
-            f"context = frames 1-{CONTEXT}, truth = frames {CONTEXT + 1}-{CONTEXT + horizon}.")
+            f"context = frames 1-{CONTEXT}, truth = frames {CONTEXT + 1}-{CONTEXT + horizon}.{_measured(num_digits, speed)}")
     return _outputs(showcase.show(seq[:CONTEXT], seq[CONTEXT:], horizon, _workdir()), note, horizon)
+
+
+def _measured(num_digits: int, speed: float) -> str:
+    """How well the shipped weights do on test sequences like the sampled one (their grid cell); empty without a grid."""
+    grid = default_model().provenance.get("test", {}).get("grid", {})
+    cell = cell_for(grid.get("cells", []), num_digits, speed)
+    if cell is None:
+        return ""
+    told = (f"\n\nOn {grid['n']} test sequences like this one ({num_digits} digit{'s' * (num_digits > 1)}, speed "
+            f"{cell['speed']:g}) these weights score **{cell['ratio']:.2f}x** a black frame's MSE")
+    if cell["ratio"] <= GATE_RATIO:
+        return told + "."
+    return told + (": they predict poorly at this speed (the grid in *How it works* shows where they do well)."
+                   if cell["ratio"] < 1 else ": worse than a black frame; they have not learned this speed "
+                   "(the grid in *How it works* shows where they do well).")
 
 
 @_user_errors
@@ -154,9 +170,10 @@ def about() -> str:
     fold = (f"Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x"
             f"{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU." if c.stem == "patch" else
             f"Learned stride-2 convolutions take frames to a {64 // c.patch_size}x{64 // c.patch_size} grid and back.")
-    grid = p.get("test", {}).get("grid_worst_ratio")
-    speeds = (f" Across 1-3 digits and speeds {SPEEDS[0]}-{SPEEDS[1]} (the sliders' range) its worst MSE is **{grid:.2f}x** a "
-              "black frame's (below 1 beats a black frame)." if grid else "")
+    grid = p.get("test", {}).get("grid", {})
+    speeds = (f"\n\nAcross {NUM_DIGITS[0]}-{NUM_DIGITS[1]} digits and speeds {SPEEDS[0]}-{SPEEDS[1]} (the sliders' range), on {grid['n']} test "
+              "sequences per cell: MSE / a black frame's MSE (ratio; below 1 beats a black frame, and the project asks "
+              f"for at most {GATE_RATIO:g} everywhere):\n\n{grid_table(grid['cells'])}" if grid.get("cells") else "")
     return f"""
 **Model.** A ConvLSTM encoder-decoder (Shi et al. 2015), as in the article this project follows: {c.layers} ConvLSTM
 cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of {c.layers}

@@ -2,7 +2,7 @@
 
     python -m convlstm.evaluate                          # shipped weights, 2,000 fixed test sequences
     python -m convlstm.evaluate --data mnist_test_seq.npy  # the canonical file, if you have it (all 10,000)
-    python -m convlstm.evaluate --write-metadata         # store the headline numbers in the weights file
+    python -m convlstm.evaluate --write-metadata         # store the headline numbers and the grid in the weights file
     python -m convlstm.evaluate --device cuda --grid-n 0  # on a GPU; no generalisation grid
 
 Headline numbers cover the standard 10 -> 10 protocol; per-step numbers run on to --horizon (error growth).
@@ -26,6 +26,7 @@ from .runtime import DEVICES, PRECISIONS, pick_device, resolve_precision
 TEST_N = 2000  # fixed test sequences by default (test-split digits, TEST_SEED)
 GRID_SPEEDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)  # across data.SPEEDS, the app's range
 GRID_DIGITS = (1, 2, 3)  # data.NUM_DIGITS
+GATE_RATIO = 0.6  # the ship gate: every grid cell's MSE at most this fraction of its zeros baseline
 GRID_N = 100  # sequences per grid cell by default
 
 
@@ -68,6 +69,12 @@ def grid_table(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def cell_for(cells: list[dict], digits: int, speed: float) -> dict | None:
+    """The grid cell with this digit count and the grid speed nearest to `speed`; None without a grid."""
+    row = [c for c in cells if c["digits"] == digits]
+    return min(row, key=lambda c: abs(c["speed"] - speed), default=None)
+
+
 def headline(results: dict) -> dict[str, float]:
     """Means over the first FUTURE horizon steps: the standard 10 -> 10 numbers."""
     return {f"{name}_{k}": float(v[:FUTURE].mean()) for name, r in results.items() for k, v in r.items()}
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grid-n", type=int, default=GRID_N, help="sequences per generalisation-grid cell (0: skip the grid)")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA if present")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where native, else fp32")
-    parser.add_argument("--write-metadata", action="store_true", help="store the 10 -> 10 test numbers in the weights file")
+    parser.add_argument("--write-metadata", action="store_true", help="store the 10 -> 10 test numbers and the grid in the weights file")
     args = parser.parse_args(argv)
     if (args.n is not None and args.n < 1) or args.horizon < FUTURE or args.grid_n < 0:
         parser.error(f"--n must be >= 1, --horizon >= {FUTURE} and --grid-n >= 0")
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         test = {"n": len(frames), "source": source, "horizon": FUTURE, "zeros_mse": summary["zeros_mse"],
                 "copy_last_mse": summary["copy_last_mse"],
                 **{k: summary[f"model_{k}"] for k in ("mse", "mae", "ssim", "ssim_openstl", "psnr")},
-                "grid_worst_ratio": max((c["ratio"] for c in cells), default=None)}
+                "grid": {"n": args.grid_n, "cells": cells}}
         save_weights(model, args.weights, {**model.provenance, "test": test})
         print(f"stored the test numbers in {args.weights}")
 

@@ -164,7 +164,18 @@ def test_bad_sample_settings_raise_gr_error(args):
 
 def test_about_reads_numbers_from_the_weights():
     text = app.about()
-    assert f"{app.default_model().provenance['sequences_seen']:,}" in text
+    provenance = app.default_model().provenance
+    assert f"{provenance['sequences_seen']:,}" in text
+    assert app.grid_table(provenance["test"]["grid"]["cells"]) in text
+
+
+def test_sample_note_says_how_well_the_weights_do_at_that_speed():
+    cells = app.default_model().provenance["test"]["grid"]["cells"]
+    for digits, speed in [(2, 0.1), (1, 0.16), (3, 0.02)]:
+        cell = app.cell_for(cells, digits, speed)
+        note = app.sample(0, digits, speed, 3)[OUT["note"]]
+        assert f"**{cell['ratio']:.2f}x** a black frame's MSE" in note and f"speed {cell['speed']:g})" in note
+        assert ("predict poorly" in note or "worse than a black frame" in note) == (cell["ratio"] > app.GATE_RATIO)
 
 
 def test_client_sample_and_predict_file(server, tmp_path, sequence):

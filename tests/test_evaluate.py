@@ -26,7 +26,10 @@ def test_evaluate_reports_model_and_baselines_and_stores_metadata(tmp_path, tiny
     assert provenance["note"] == "untrained, for tests"  # the rest of the provenance is kept
     cells = record["grid"]["cells"]
     assert len(cells) == len(evaluate.GRID_DIGITS) * len(evaluate.GRID_SPEEDS) and "| 3 |" in out
-    assert provenance["test"]["grid_worst_ratio"] == max(c["mse"] / c["zeros_mse"] for c in cells)
+    assert provenance["test"]["grid"] == record["grid"]  # the app reads the grid from the weights
+    assert all(c["ratio"] == c["mse"] / c["zeros_mse"] for c in cells)
+    assert evaluate.cell_for(cells, 2, 0.12) is next(c for c in cells if c["digits"] == 2 and c["speed"] == 0.1)
+    assert evaluate.cell_for(cells, 3, 0.29)["speed"] == 0.3 and evaluate.cell_for([], 1, 0.1) is None
     # one cell recomputed independently: 2 sequences of 1 digit at speed 0.3, seeded per cell
     seqs = generate_set(np.random.default_rng([TEST_SEED, 1, 5]), load_digits("test"), 2, num_frames=20, num_digits=1, speed=0.3)
     cell = next(c for c in cells if c["digits"] == 1 and c["speed"] == 0.3)
