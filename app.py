@@ -12,9 +12,9 @@ import gradio as gr
 import numpy as np
 
 from convlstm import clips, forms, guidance, inside, showcase, workdirs
-from convlstm.evaluate import GATE_RATIO, cell_for, grid_table
 from convlstm.api import MAX_HORIZON, default_model, split_context
 from convlstm.data import CONTEXT, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
+from convlstm.evaluate import GATE_RATIO, cell_for, grid_table
 from convlstm.media import FPS
 from convlstm.showcase import CONCURRENCY, KEEP_S, QUEUE_SIZE
 
@@ -94,9 +94,9 @@ def _measured(num_digits: int, speed: float) -> str:
             f"{cell['speed']:g}) these weights score **{cell['ratio']:.2f}x** a black frame's MSE")
     if cell["ratio"] <= GATE_RATIO:
         return told + "."
-    return told + (": they predict poorly at this speed (the grid in *How it works* shows where they do well)."
-                   if cell["ratio"] < 1 else ": worse than a black frame; they have not learned this speed "
-                   "(the grid in *How it works* shows where they do well).")
+    verdict = "they predict poorly at this speed" if cell["ratio"] < 1 else \
+        "worse than a black frame; they have not learned this speed"
+    return f"{told}: {verdict} (the grid in *How it works* shows where they do well)."
 
 
 @_user_errors
