@@ -6,21 +6,27 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window; safe in servers and CI
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import LogFormatter
 
 from .data import FUTURE
 
 
 def training_curves(rows: list[dict], path: str | Path, restarts: tuple[int, ...] = ()) -> Path:
-    """Training loss and validation MSE (per frame) against sequences seen; restarts marks warm starts."""
+    """Training loss and validation MSE per frame (whole-range too where logged) by sequences seen; restarts: warm starts."""
     fig, ax = plt.subplots(figsize=(7, 4))
     seen = [r["sequences"] for r in rows]
     ax.plot(seen, [r["train_mse"] for r in rows], label="train (running mean)")
-    ax.plot(seen, [r["val_mse"] for r in rows], "o-", ms=3, label="validation")
+    ax.plot(seen, [r["val_mse"] for r in rows], "o-", ms=3, label="validation (2 digits, speed 0.1)")
+    mixed = [(r["sequences"], r["val_mixed_mse"]) for r in rows if "val_mixed_mse" in r]
+    if mixed:  # runs before 2026-11-30 validated on the canonical set only
+        ax.plot(*zip(*mixed), "s-", ms=3, label="validation (1-3 digits, the app's speed range)")
     for i, at in enumerate(restarts):
         ax.axvline(at, color="0.5", ls="--", lw=1, label="warm restart (--init-from)" if i == 0 else None)
     ax.set_xlabel("training sequences seen")
     ax.set_ylabel("MSE per frame (summed over 64x64 pixels)")
     ax.set_yscale("log")
+    for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis_format(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))  # 90, not 9x10^1
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, path)
