@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import LogFormatter
 
-from .data import FUTURE
+from .data import FUTURE, NUM_DIGITS, SPEED
 
 
 def training_curves(rows: list[dict], path: str | Path, restarts: tuple[int, ...] = ()) -> Path:
@@ -16,10 +16,10 @@ def training_curves(rows: list[dict], path: str | Path, restarts: tuple[int, ...
     fig, ax = plt.subplots(figsize=(7, 4))
     seen = [r["sequences"] for r in rows]
     ax.plot(seen, [r["train_mse"] for r in rows], label="train (running mean)")
-    ax.plot(seen, [r["val_mse"] for r in rows], "o-", ms=3, label="validation (2 digits, speed 0.1)")
+    ax.plot(seen, [r["val_mse"] for r in rows], "o-", ms=3, label=f"validation (2 digits, speed {SPEED:g})")
     mixed = [(r["sequences"], r["val_mixed_mse"]) for r in rows if "val_mixed_mse" in r]
     if mixed:  # runs before 2026-11-30 validated on the canonical set only
-        ax.plot(*zip(*mixed), "s-", ms=3, label="validation (1-3 digits, the app's speed range)")
+        ax.plot(*zip(*mixed), "s-", ms=3, label=f"validation ({NUM_DIGITS[0]}-{NUM_DIGITS[1]} digits, the app's speed range)")
     for i, at in enumerate(restarts):
         ax.axvline(at, color="0.5", ls="--", lw=1, label="warm restart (--init-from)" if i == 0 else None)
     ax.set_xlabel("training sequences seen")
