@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import math
 import os
+import pickle
 import resource
 import signal
 import sys
@@ -69,8 +70,9 @@ class TrainConfig:
     compile: bool = field(default=False, metadata={"help": "torch.compile the training step's model"})
     out: str = field(default="", metadata={"help": "run directory (default runs/<date-time>)"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
-    init_from: str = field(default="", metadata={"help": "warm-start from a safetensors file: its config (flags override), every tensor whose shape fits"})
+    init_from: str = field(default="", metadata={"help": "warm-start from a safetensors file or a run's last.pt: its config (flags override), every tensor whose shape fits"})
     time_budget: float = field(default=0.0, metadata={"help": "minutes for this invocation: sizes --steps (or, with --resume, the stop) from a throughput probe"})
+    deadline: float = field(default=0.0, metadata={"help": "minutes after start at which training stops, whatever the plan, then validates, saves and exports (0: none)"})
     stop_at: int = field(default=0, metadata={"help": "stop with a checkpoint at this step, to --resume later (0: run to --steps)"})
     eval_every: int = field(default=250, metadata={"help": "steps between validation passes"})
     save_every: int = field(default=1000, metadata={"help": "steps between last.pt and curves.png (also at every stop)"})
@@ -114,8 +116,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, dict, dict]:
         parser.error("--resume needs --out, the run directory to continue")
     if min(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.save_every, cfg.log_every, cfg.sample_every, cfg.val_size) < 1 or cfg.lr <= 0:
         parser.error("--steps, --batch-size, --eval-every, --save-every, --log-every, --sample-every, --val-size and --lr must be positive")
-    if not (0 <= cfg.warmup < 1 and 0 <= cfg.teacher <= 1 and cfg.time_budget >= 0):
-        parser.error("--warmup must be in [0, 1), --teacher in [0, 1] and --time-budget >= 0")
+    if not (0 <= cfg.warmup < 1 and 0 <= cfg.teacher <= 1 and cfg.time_budget >= 0 and cfg.deadline >= 0):
+        parser.error("--warmup must be in [0, 1), --teacher in [0, 1], --time-budget and --deadline >= 0")
     if cfg.eval_batch < 0 or cfg.stop_at < 0:
         parser.error("--eval-batch and --stop-at must be >= 0 (0: their defaults)")
     if cfg.model.channels != 1 or CANVAS % cfg.model.patch_size:
@@ -246,10 +248,18 @@ class Refused(Exception):
 def _init_from(path: str, given: dict, say) -> tuple[Seq2Seq, dict]:
     """A model from a weights file's config (explicit flags override), warm-started by `grow.warm_start`."""
     try:
-        file_config, provenance = read_metadata(path)
+        if path.endswith(".pt"):  # a run's training state: its latest weights, config and totals
+            state = load_state(path)
+            file_config, tensors = ModelConfig.from_dict(state["train_config"]["model"]), state["model"]
+            last = state["rows"][-1] if state["rows"] else {}
+            provenance = {"steps": state["before"]["steps"] + state["step"],
+                          "sequences_seen": state["before"]["sequences_seen"] + last.get("sequences", 0),
+                          "wall_s": last.get("wall_s", state["before"]["wall_s"])}
+        else:
+            (file_config, provenance), tensors = read_metadata(path), read_tensors(path)
         model = Seq2Seq(dataclasses.replace(file_config, **given))
-        copied, grown, fresh = warm_start(model, read_tensors(path), file_config)
-    except (ValueError, OSError) as e:
+        copied, grown, fresh = warm_start(model, tensors, file_config)
+    except (ValueError, OSError, KeyError, RuntimeError, pickle.UnpicklingError) as e:
         raise Refused(f"--init-from {path}: {e}") from e
     say(f"--init-from {path}: {len(copied) + len(grown)} of {len(copied) + len(grown) + len(fresh)} tensors loaded"
         + (f"; grown (wider or larger kernels, same predictions): {', '.join(grown)}" if grown else "")
@@ -315,7 +325,8 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
         optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
         for g in optimizer.param_groups:
             g["weight_decay"] = cfg.weight_decay  # the current flag, not the saved one (lr is set every step)
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"] and scaler.is_enabled():  # a run saved without a scaler (fp32, bf16) resumes under fp16 too
+            scaler.load_state_dict(state["scaler"])
         r.start, r.best, r.rows, r.wall_before, r.before = state["step"], state["best"], state["rows"], state["wall_s"], state["before"]
     r.provenance = {
         "model_config": model.config.to_dict(), "train_config": _plain(cfg), "precision": precision,
@@ -356,20 +367,22 @@ def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict
 
 
 def probe_step_seconds(r: Run, batch: torch.Tensor, warmup: int = 2, timed: int = 6) -> float:
-    """Median seconds of a training step, measured on a throwaway copy (the real model and optimizer stay untouched).
+    """Median seconds of a training step, measured on the run's own step model (so --compile compiles once, and the
+    run reuses it), whose weights, optimizer and scaler are then put back exactly as they were.
 
     The first steps pay one-off costs (allocation, oneDNN primitives, compilation, cuDNN's search) and are not timed.
     """
-    model = copy.deepcopy(r.model)
-    opt = torch.optim.AdamW(model.parameters(), lr=r.cfg.lr)
-    scaler = torch.amp.GradScaler(r.device.type, enabled=r.precision == "fp16")
-    step_model = torch.compile(model) if r.cfg.compile else model
+    saved = copy.deepcopy((r.model.state_dict(), r.optimizer.state_dict(), r.scaler.state_dict()))
     mask = teacher_mask(0, r.cfg, r.cfg.seed, (len(batch), FUTURE - 1)).to(r.device) if r.cfg.model.frame_feedback else None
     times = []
     for _ in range(warmup + timed):
         tic = time.perf_counter()
-        train_step(step_model, batch, opt, scaler, r.device, r.precision, r.cfg, mask).item()
+        train_step(r.step_model, batch, r.optimizer, r.scaler, r.device, r.precision, r.cfg, mask).item()
         times.append(time.perf_counter() - tic)
+    r.model.load_state_dict(saved[0])
+    r.optimizer.load_state_dict(saved[1])
+    if saved[2]:
+        r.scaler.load_state_dict(saved[2])
     return float(np.median(times[warmup:]))
 
 
@@ -414,11 +427,14 @@ def validate(r: Run) -> dict:
 
 def evaluate_and_log(r: Run, done: int, train_mse: float, seq_s: float, writer) -> None:
     """Validate, append a metrics row (csv and TensorBoard), keep the best weights."""
+    tic = time.time()
     scores = validate(r)
+    val_s = time.time() - tic
     row = {"step": done, "sequences": done * r.cfg.batch_size * r.world, "wall_s": round(r.before["wall_s"] + r.wall(), 1),
            "lr": r.optimizer.param_groups[0]["lr"], "train_mse": train_mse, "seq_s": round(seq_s, 2),
            "tflops": round(3 * 2 * r.macs * seq_s / 1e12, 4),  # backward costs about twice the forward
-           "peak_mem_mb": round(peak_memory_mb(r.device), 1), **{f"val_{k}": v for k, v in scores.items()}}
+           "peak_mem_mb": round(peak_memory_mb(r.device), 1), "val_s": round(val_s, 2),
+           **{f"val_{k}": v for k, v in scores.items()}}
     r.rows.append(row)
     with open(r.out / "metrics.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(row))
@@ -435,13 +451,13 @@ def evaluate_and_log(r: Run, done: int, train_mse: float, seq_s: float, writer) 
     r.say(f"step {done}: val mse {scores['mse']:.1f} (mixed {scores['mixed_mse']:.1f}), best {r.best:.1f}, {seq_s:.1f} seq/s")
 
 
-def save(r: Run, done: int) -> None:
+def save(r: Run, done: int, curves: bool = True) -> None:
     """last.pt (everything --resume needs) and curves.png."""
     save_state(r.out / "last.pt", {
         "train_config": _plain(r.cfg), "model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(),
         "scaler": r.scaler.state_dict(), "step": done, "best": r.best, "rows": r.rows, "wall_s": r.wall(), "before": r.before,
     })
-    if r.rows:
+    if r.rows and curves:
         plots.training_curves(r.rows, r.out / "curves.png")
 
 
@@ -504,7 +520,10 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    bar = tqdm(total=stop - r.start, disable=not r.is_main, dynamic_ncols=True, desc="train")
+    # a log file (not a terminal) gets a bar line a minute, not a carriage-return refresh every few steps
+    bar = tqdm(total=stop - r.start, disable=not r.is_main, dynamic_ncols=True, desc="train",
+               mininterval=0.1 if sys.stderr.isatty() else 60)
+    deadline_at = r.t0 + cfg.deadline * 60 if cfg.deadline else math.inf
     loss_sum, loss_n, running, done = None, 0, float("nan"), r.start
     interval_t, interval_steps, bench_times = time.time(), 0, []
     for step, batch in enumerate(loader, r.start):
@@ -518,6 +537,8 @@ def main(argv: list[str] | None = None) -> None:
         loss_sum = loss if loss_sum is None else loss_sum + loss  # stays on the device: no sync per step
         loss_n, done, interval_steps = loss_n + 1, step + 1, interval_steps + 1
         bar.update()
+        if time.time() >= deadline_at:
+            interrupted = True  # as a SIGTERM: validate, save and export now, whatever the plan said
         if cfg.bench:
             loss.item()  # wait for the step, so the time is real
             bench_times.append(time.perf_counter() - tic)
@@ -550,17 +571,23 @@ def main(argv: list[str] | None = None) -> None:
             break
     bar.close()
 
+    if r.is_main and r.rows and not cfg.bench:
+        last = r.rows[-1]
+        print(f"measured: {last['seq_s']} training sequences/s, {last['tflops']} TFLOP/s achieved, "
+              f"peak memory {last['peak_mem_mb']:.0f} MB, {last['val_s']} s a validation ({r.precision}, {r.device})")
     if cfg.bench:
         if r.is_main:
             timed = bench_times[1:] or bench_times  # the first step pays one-off costs
             print(f"{cfg.batch_size * r.world / np.median(timed):.1f} training sequences/s "
                   f"({r.precision}, {r.device}, batch {cfg.batch_size} x {r.world}, compile {cfg.compile}, {cfg.model})")
     elif r.is_main:
-        save(r, done)
+        save(r, done, curves=False)  # what a resume and the export need first; the plot last, as the least of them
         if cfg.export and (r.out / "best.safetensors").is_file():
             best_model = load_weights(r.out / "best.safetensors")
             save_weights(best_model, cfg.export, best_model.provenance)
             print(f"exported the best weights (val mse {r.best:.1f}) to {cfg.export}")
+        if r.rows:
+            plots.training_curves(r.rows, r.out / "curves.png")
     if writer:
         writer.close()
     if r.world > 1:
@@ -570,7 +597,7 @@ def main(argv: list[str] | None = None) -> None:
         r.step_model = None  # the DDP reducer must go before its process group, or gloo aborts at exit
         dist.barrier()
         dist.destroy_process_group()
-    if interrupted:
+    if interrupted and time.time() < deadline_at:  # a signal, not the deadline: say so in the exit code
         sys.exit(130)
 
 

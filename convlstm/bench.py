@@ -5,7 +5,8 @@
 
 Per layout: `convlstm.predict` on one uint8 clip (the app's and the API's path, clip conversion included), the
 raw model forward on one sequence, batched inference through `convlstm.api.run`, training sequences/s (fwd + bwd
-+ AdamW), parameters and multiply-accumulates as the model counts them, and the achieved fraction of this
++ AdamW), parameters, multiply-accumulates and reach as the model measures them (`Seq2Seq.reach`: the pixels per
+step information can move, so the fastest motion the wiring can follow), and the achieved fraction of this
 machine's measured peak. Both run at the precision the API and train.py pick by default (bf16 only where native).
 Timings are medians; run it on an otherwise idle machine.
 """
@@ -80,10 +81,12 @@ def measure(model: Seq2Seq, device: torch.device, train_batch: int, train_steps:
     step_s = median_time(train_step, train_steps, device)
     model.eval()
     macs = model.macs_per_sequence(CONTEXT, FUTURE)
+    reach = model.reach()
     train_rate = train_batch / step_s
     return {
         "config": model.config.to_dict(), "precision": precision,
         "params": model.num_parameters(), "gmacs_per_seq": macs / 1e9,
+        "reach_px_per_step": {"decoder": reach["decoder_px_per_step"], "encoder": reach["encoder_px_per_step"]},
         "predict_ms": product * 1e3, "raw_forward_ms": raw_s * 1e3, "batched_seq_s": len(seqs) / batched,
         "train_seq_s": train_rate,
         "train_tflops": 3 * 2 * macs * train_rate / 1e12,  # backward costs about twice the forward
@@ -121,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         ("layout", f"article (patch 1, {article['precision']})", f"shipped (patch {sc.patch_size}, {shipped['precision']})", "ratio"),
         ("hidden / kernel / layers", "64 / 3 / 2 + 2", f"{sc.hidden} / {sc.kernel_size} / {sc.layers} + {sc.layers}", ""),
         ("parameters", f"{article['params']:,}", f"{shipped['params']:,}", ""),
+        ("reach, px per step: decoder / encoder", *(f"{m['reach_px_per_step']['decoder']:g} / {m['reach_px_per_step']['encoder']:g}"
+                                                   for m in (article, shipped)), ""),
         ("GMACs per 10->10 sequence", f"{article['gmacs_per_seq']:.1f}", f"{shipped['gmacs_per_seq']:.2f}", f"{ratio('gmacs_per_seq', True):.1f}x fewer"),
         ("`convlstm.predict`, one uint8 clip (ms)", f"{article['predict_ms']:.0f}", f"{shipped['predict_ms']:.1f}", f"{ratio('predict_ms', True):.1f}x lower"),
         ("raw forward, one sequence (ms)", f"{article['raw_forward_ms']:.0f}", f"{shipped['raw_forward_ms']:.1f}", f"{ratio('raw_forward_ms', True):.1f}x lower"),

@@ -5,6 +5,8 @@ Tensors of the same shape are copied. A patch-stem model that is wider (`hidden`
 weights keep their channels and sit at the centre of the larger kernels, the new hidden channels keep their fresh
 incoming weights but start with zero outgoing ones. So the grown model first predicts exactly what the trained one
 did, and the new channels and kernel taps learn from there instead of the restart costing what was learnt.
+A model with a spread (`ModelConfig.spread`) grown from one without starts its depthwise spreads at zero, which
+the cells add to their input: again the same predictions, and the reach's new paths learn from there.
 """
 import torch
 
@@ -15,7 +17,7 @@ def _growable(old: ModelConfig, new: ModelConfig) -> bool:
     """True where every cell and head of `old` embeds into `new` (same wiring, only wider and larger kernels)."""
     same = ("channels", "layers", "patch_size", "stem", "frame_feedback")
     return (old.stem == "patch" and all(getattr(old, f) == getattr(new, f) for f in same)
-            and old.hidden <= new.hidden and old.kernel_size <= new.kernel_size)
+            and old.hidden <= new.hidden and old.kernel_size <= new.kernel_size and old.spread in (0, new.spread))
 
 
 def _cell_input(config: ModelConfig, part: str, layer: int) -> tuple[int, bool]:
@@ -45,6 +47,15 @@ def _grow_cell(mine: torch.Tensor, theirs: torch.Tensor, old: ModelConfig, new: 
     return out
 
 
+def _grow_spread(mine: torch.Tensor, theirs: torch.Tensor, old: ModelConfig, new: ModelConfig, part: str, layer: int) -> torch.Tensor:
+    """A cell's depthwise spread (Cin + H, 1, 3, 3) holding the trained (cin + h, 1, 3, 3); new channels spread nothing."""
+    cin_old, _ = _cell_input(old, part, layer)
+    cin_new, _ = _cell_input(new, part, layer)
+    out = torch.zeros_like(mine)
+    out[torch.cat([torch.arange(cin_old), cin_new + torch.arange(old.hidden)])] = theirs  # [input, own h] channels
+    return out
+
+
 def _grow_head(mine: torch.Tensor, theirs: torch.Tensor, hidden: int) -> torch.Tensor:
     """The Conv3d head's weight (out, H, 1, 3, 3) holding the trained (out, h, 1, 3, 3); new channels read as zero."""
     out = torch.zeros_like(mine)
@@ -60,6 +71,9 @@ def warm_start(model: Seq2Seq, theirs: dict[str, torch.Tensor], old: ModelConfig
     for name, t in mine.items():
         src = theirs.get(name)
         if src is None:
+            if growable and old.spread == 0 and name.endswith(".spread.weight"):
+                loaded[name] = torch.zeros_like(t)  # no spread yet: the cell's input passes unchanged
+                grown.append(name)
             continue
         if src.shape == t.shape:
             loaded[name] = src
@@ -68,8 +82,10 @@ def warm_start(model: Seq2Seq, theirs: dict[str, torch.Tensor], old: ModelConfig
         if not growable:
             continue
         part, *rest = name.split(".")
-        if part in ("encoder", "decoder"):  # encoder.<layer>.conv.<weight|bias>
+        if part in ("encoder", "decoder") and rest[1] == "conv":  # encoder.<layer>.conv.<weight|bias>
             loaded[name] = _grow_cell(t, src, old, new, part, int(rest[0]))
+        elif part in ("encoder", "decoder") and rest[1] == "spread":  # encoder.<layer>.spread.weight
+            loaded[name] = _grow_spread(t, src, old, new, part, int(rest[0]))
         elif name.endswith("head.weight"):  # stem.head or context_head.head
             loaded[name] = _grow_head(t, src, old.hidden)
         else:

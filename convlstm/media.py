@@ -32,7 +32,10 @@ PALETTE[[BG, TEXT, DIM_TEXT, ACCENT, BLANK]] = [(20, 20, 20), (230, 230, 230), (
 
 
 def _font(size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only its fixed bitmap font (a GPU machine's older Pillow): smaller labels
+        return ImageFont.load_default()
 
 
 def ramp(frames: np.ndarray, offset: int = GREY) -> np.ndarray:

@@ -4,6 +4,7 @@ Tensor layout everywhere: (B, T, C, H, W), pixels in [0, 1]. `ModelConfig` is th
 model's structure: the article's exact wiring is `ModelConfig.article()`, the shipped one the defaults.
 """
 import contextlib
+import copy
 import math
 import threading
 from dataclasses import asdict, dataclass, fields
@@ -13,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 STEMS = ("patch", "conv")
+MEAN_PIXEL = 0.046  # mean pixel of the training frames (measured on the whole-range validation set): a fresh head's prior
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class ModelConfig:
     frame_feedback: bool = False  # decoder input: its own last frame through the stem; False: its top hidden output (article)
     skip: bool = False  # conv stem only: the last context frame's full-resolution features join the output layer
     context_head: bool = False  # a second head guesses each context frame from the earlier ones (an auxiliary loss)
+    spread: int = 0  # dilation of a depthwise 3x3 mix of [x, h] before each cell's gates (0: none); adds reach, see Seq2Seq.reach
 
     def __post_init__(self):
         if self.kernel_size % 2 == 0:
@@ -42,6 +45,8 @@ class ModelConfig:
             raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
         if self.stem == "conv" and (self.patch_size & (self.patch_size - 1) or self.hidden % 2):
             raise ValueError(f"the conv stem needs a power-of-two patch_size and an even hidden, got {self}")
+        if self.spread < 0 or self.spread > self.kernel_size:
+            raise ValueError(f"spread is a dilation in 0..kernel_size (larger leaves holes in the reach), got {self.spread}")
         if self.skip and self.stem != "conv":
             raise ValueError("skip needs stem='conv' (the patch stem has no features to skip)")
 
@@ -69,18 +74,29 @@ class ModelConfig:
 
 
 class ConvLSTMCell(nn.Module):
-    """One ConvLSTM cell: a single convolution over [x_t, h_{t-1}] gives the four gates (no peepholes)."""
+    """One ConvLSTM cell: a single convolution over [x_t, h_{t-1}] gives the four gates (no peepholes).
 
-    def __init__(self, in_channels: int, hidden: int, kernel_size: int):
+    With spread d, [x_t, h_{t-1}] first passes z + depthwise3x3_dilation_d(z): the gate convolution then sees
+    (2d + k) x (2d + k) cells instead of k x k, without holes for d <= k, for about 1 % more multiply-accumulates.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, kernel_size: int, spread: int = 0):
         super().__init__()
         self.hidden = hidden
-        self.conv = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel_size, padding=kernel_size // 2)
+        z = in_channels + hidden
+        self.spread = nn.Conv2d(z, z, 3, padding=spread, dilation=spread, groups=z, bias=False) if spread else None
+        self.conv = nn.Conv2d(z, 4 * hidden, kernel_size, padding=kernel_size // 2)
+        with torch.no_grad():  # forget gate bias +1 (PredRNN; Jozefowicz et al. 2015): a fresh cell keeps its memory
+            self.conv.bias[hidden : 2 * hidden] += 1.0
         self.tap = nn.Identity()  # sees the gates and new state every step; Seq2Seq.trace hooks it
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, Cin, h, w), state (h, c) each (B, hidden, h, w) -> new (h, c)."""
         h, c = state
-        gates = self.conv(torch.cat([x, h], dim=1))  # (B, 4*hidden, h, w)
+        z = torch.cat([x, h], dim=1)  # (B, Cin + hidden, h, w)
+        if self.spread is not None:
+            z = z + self.spread(z)  # residual, so a zero spread (a grown model) computes what the plain cell did
+        gates = self.conv(z)  # (B, 4*hidden, h, w)
         i, f, o, g = gates.chunk(4, dim=1)  # 4 x (B, hidden, h, w)
         i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
         c = f * c + i * torch.tanh(g)
@@ -162,10 +178,14 @@ class Seq2Seq(nn.Module):
         nf, k = config.hidden, config.kernel_size
         self.stem = PatchStem(config) if config.stem == "patch" else ConvStem(config)
         cin = self.stem.out_channels
-        self.encoder = nn.ModuleList(ConvLSTMCell(cin if n == 0 else nf, nf, k) for n in range(config.layers))
+        d = config.spread
+        self.encoder = nn.ModuleList(ConvLSTMCell(cin if n == 0 else nf, nf, k, d) for n in range(config.layers))
         dec_in = cin if config.frame_feedback else nf  # a frame through the stem, or the top hidden state
-        self.decoder = nn.ModuleList(ConvLSTMCell(dec_in if n == 0 else nf, nf, k) for n in range(config.layers))
+        self.decoder = nn.ModuleList(ConvLSTMCell(dec_in if n == 0 else nf, nf, k, d) for n in range(config.layers))
         self.context_head = type(self.stem)(config) if config.context_head else None
+        for head in (self.stem.head, getattr(self.context_head, "head", None)):
+            if head is not None:  # a fresh model starts at the mean frame, not at sigmoid(0) = 0.5 grey everywhere
+                nn.init.constant_(head.bias, math.log(MEAN_PIXEL / (1 - MEAN_PIXEL)))
 
     def forward(self, x: torch.Tensor, horizon: int, teacher: torch.Tensor | None = None,
                 teacher_mask: torch.Tensor | None = None, with_context: bool = False) -> torch.Tensor:
@@ -230,6 +250,55 @@ class Seq2Seq(nn.Module):
             new.append(state)
         return new
 
+    def reach(self, steps: int = 3, canvas: int = 0, seed: int = 0) -> dict:
+        """How fast information moves through the model, in pixels per step, measured with autograd.
+
+        On a canvas large enough that no border is met (the model is fully convolutional), the gradient of the
+        centre pixel of predicted frame +s is taken with respect to every context pixel; a pixel influences it
+        where that gradient is not exactly zero (float64, so no influence underflows). "decoder": the radius of
+        influence of the last context frame on frames +1..+steps; "encoder": that of context frames -0..-(steps-1)
+        on frame +1. The "*_px_per_step" figures are their mean growth per step: the fastest motion the wiring can
+        follow while it predicts, and while it reads the context. canvas 0 starts from a side the cells' kernels
+        suggest and doubles it until no influence reaches the border.
+        """
+        cfg = self.config
+        side = canvas or 2 * cfg.patch_size * ((cfg.kernel_size // 2 + cfg.spread) * cfg.layers * (steps + 1) + 8)
+        while True:
+            try:
+                return self._reach(steps, side, seed)
+            except ValueError:
+                if canvas:
+                    raise
+                side *= 2
+
+    def _reach(self, steps: int, canvas: int, seed: int) -> dict:
+        t, p = max(steps, 2), self.config.patch_size
+        canvas = -(-canvas // (2 * p)) * 2 * p  # divisible by the patch, centre on a cell corner
+        model = copy.deepcopy(self).double().eval()
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.rand(1, t, self.config.channels, canvas, canvas, generator=gen, dtype=torch.float64, requires_grad=True)
+        pred = model(x, steps)  # (1, steps, C, canvas, canvas)
+        centre = canvas // 2
+        ys, xs = torch.meshgrid(torch.arange(canvas), torch.arange(canvas), indexing="ij")
+        dist = torch.maximum((ys - centre).abs(), (xs - centre).abs())  # (canvas, canvas) Chebyshev distance in px
+
+        def radius(grad: torch.Tensor) -> int:  # grad (C, canvas, canvas)
+            touched = grad.abs().sum(0) > 0
+            r = int(dist[touched].max()) if touched.any() else 0
+            if r >= centre - p:
+                raise ValueError(f"influence reaches the border of a {canvas}-px canvas; measure with a larger canvas")
+            return r
+
+        decoder, encoder = [], []
+        for s in range(steps):
+            (grad,) = torch.autograd.grad(pred[0, s, :, centre, centre].sum(), x, retain_graph=s + 1 < steps)
+            decoder.append(radius(grad[0, -1]))  # last context frame -> frame +(s + 1)
+            if s == 0:
+                encoder = [radius(grad[0, t - 1 - k]) for k in range(steps)]  # context frame -k -> frame +1
+        rate = lambda r: (r[-1] - r[0]) / (len(r) - 1)  # noqa: E731
+        return {"decoder_px_per_step": rate(decoder), "encoder_px_per_step": rate(encoder),
+                "decoder_radii": decoder, "encoder_radii": encoder, "canvas": canvas}
+
     def num_parameters(self) -> int:
         """Trainable parameters."""
         return sum(p.numel() for p in self.parameters())
@@ -241,11 +310,11 @@ class Seq2Seq(nn.Module):
 
         def count(module, args, out):
             nonlocal total
-            taps = math.prod(module.kernel_size) // module.groups  # batch is 1, so numel() counts one sequence
-            if isinstance(module, nn.ConvTranspose2d):  # every input value scatters into taps x out_channels outputs
-                total += args[0].numel() * module.out_channels * taps
-            else:  # every output value gathers taps x in_channels inputs
-                total += out.numel() * module.in_channels * taps
+            taps = math.prod(module.kernel_size)  # batch is 1, so numel() counts one sequence
+            if isinstance(module, nn.ConvTranspose2d):  # every input value scatters into its group's outputs
+                total += args[0].numel() * module.out_channels // module.groups * taps
+            else:  # every output value gathers its group's inputs (one channel for a depthwise conv)
+                total += out.numel() * module.in_channels // module.groups * taps
 
         convs = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d))]
         handles = [m.register_forward_hook(count) for m in convs]

@@ -10,6 +10,9 @@ GROWTHS = [
     (ModelConfig(hidden=8), ModelConfig(hidden=8, kernel_size=5)),
     (ModelConfig(hidden=8, kernel_size=3), ModelConfig(hidden=16, kernel_size=5)),
     (ModelConfig(hidden=8, frame_feedback=True, context_head=True), ModelConfig(hidden=12, frame_feedback=True, context_head=True)),
+    (ModelConfig(hidden=8), ModelConfig(hidden=8, spread=3)),  # the shipped wiring into the fast one: spreads start at zero
+    (ModelConfig(hidden=8), ModelConfig(hidden=12, kernel_size=5, spread=2)),
+    (ModelConfig(hidden=8, spread=3), ModelConfig(hidden=12, spread=3)),  # trained spreads keep their channels
 ]
 
 
@@ -24,6 +27,8 @@ def test_a_grown_model_predicts_what_the_trained_one_did(old, new):
         torch.testing.assert_close(grown(x, 4, with_context=new.context_head), trained(x, 4, with_context=old.context_head),
                                    atol=1e-6, rtol=0)
     # the trained weights sit at their old gate rows and at the centre of each larger kernel
+    if old.spread:
+        torch.testing.assert_close(grown.encoder[1].spread.weight[:old.hidden], trained.encoder[1].spread.weight[:old.hidden])
     h, big, pad = old.hidden, new.hidden, (new.kernel_size - old.kernel_size) // 2
     for g in range(4):  # gate blocks i, f, o, g
         torch.testing.assert_close(grown.encoder[1].conv.weight[g * big:g * big + h, :h, pad:pad + 3, pad:pad + 3],
@@ -41,6 +46,17 @@ def test_the_new_channels_and_kernel_taps_learn():
     assert w[:, 12 + 8:].abs().sum() > 0  # outgoing weights of the new hidden channels (into the gates)
     assert w[:, :, 0].abs().sum() > 0  # the outer ring of the larger kernel
     assert grown.stem.head.weight.grad[:, 8:].abs().sum() > 0  # the head reads the new channels
+
+
+def test_a_grown_spread_starts_at_zero_and_learns():
+    torch.manual_seed(0)
+    old, new = ModelConfig(hidden=8), ModelConfig(hidden=8, spread=3)
+    grown = Seq2Seq(new)
+    copied, changed, fresh = warm_start(grown, Seq2Seq(old).state_dict(), old)
+    assert sorted(changed) == [f"{p}.{n}.spread.weight" for p in ("decoder", "encoder") for n in (0, 1)] and fresh == []
+    assert all(cell.spread.weight.abs().sum() == 0 for cell in [*grown.encoder, *grown.decoder])
+    grown(torch.rand(2, 5, 1, 16, 16), 3).mean().backward()
+    assert all(cell.spread.weight.grad.abs().sum() > 0 for cell in [*grown.encoder, *grown.decoder])
 
 
 @pytest.mark.parametrize("new", [ModelConfig(hidden=4), ModelConfig(hidden=12, patch_size=2), ModelConfig(hidden=12, layers=3)])

@@ -24,12 +24,65 @@ def test_cell_matches_the_gate_equations():
     torch.testing.assert_close(h_new, h_expected, rtol=1e-5, atol=1e-6)
 
 
+def test_spread_cell_mixes_its_input_depthwise_at_its_dilation_first():
+    torch.manual_seed(1)
+    cin, hid, d = 2, 3, 3
+    cell = ConvLSTMCell(cin, hid, kernel_size=3, spread=d)
+    torch.nn.init.normal_(cell.spread.weight)
+    x, h, c = torch.randn(1, cin, 11, 11), torch.randn(1, hid, 11, 11), torch.randn(1, hid, 11, 11)
+    z = torch.cat([x, h], 1)
+    s = cell.spread.weight  # (cin + hid, 1, 3, 3): one 3x3 filter per channel, taps d cells apart
+    mixed = z + torch.cat([torch.conv2d(z[:, j:j + 1], s[j:j + 1], padding=d, dilation=d) for j in range(cin + hid)], 1)
+    gates = torch.conv2d(mixed, cell.conv.weight, cell.conv.bias, padding=1)
+    i, f, o, g = gates.chunk(4, 1)
+    c_expected = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h_new, c_new = cell(x, (h, c))
+    torch.testing.assert_close(c_new, c_expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h_new, torch.sigmoid(o) * torch.tanh(c_expected), rtol=1e-5, atol=1e-6)
+
+
+def test_a_fresh_model_starts_remembering_at_the_mean_frame():
+    """Forget-gate bias +1 (PredRNN) and a head biased to the mean pixel, so training starts off the 0.5-grey frame."""
+    model = Seq2Seq(ModelConfig(hidden=8))
+    for cell in [*model.encoder, *model.decoder]:
+        b = cell.conv.bias.detach()  # gates i, f, o, g: only f is shifted
+        assert b[8:16].min() > 0.5 and b[:8].abs().max() < 0.5 and b[16:].abs().max() < 0.5
+    with torch.no_grad():
+        first = model(torch.zeros(1, 3, 1, 64, 64), 1)
+    assert 0.01 < float(first.mean()) < 0.2
+
+
+@pytest.mark.parametrize("config, decoder, encoder", [
+    (ModelConfig(hidden=8), 8.0, 4.0),  # the shipped wiring: two 3x3 cells of 4-px cells a step, one in the encoder
+    (ModelConfig(hidden=8, spread=3), 32.0, 16.0),  # each cell sees 9x9 cells: 4 cells a conv
+    (ModelConfig(hidden=8, kernel_size=5), 16.0, 8.0),  # OpenSTL's 5x5 kernels
+    (ModelConfig(hidden=8, patch_size=1, copy_states=False), 2.0, 1.0),  # the article: 1-px cells
+])
+def test_reach_is_measured_as_the_wiring_predicts(config, decoder, encoder):
+    torch.manual_seed(0)
+    r = Seq2Seq(config).reach()
+    assert (r["decoder_px_per_step"], r["encoder_px_per_step"]) == (decoder, encoder), r
+    assert all(b - a == decoder for a, b in zip(r["decoder_radii"], r["decoder_radii"][1:]))
+
+
+def test_the_shipped_weights_reach_8_px_a_decoder_step_and_4_an_encoder_step():
+    from convlstm.checkpoint import load_weights
+    r = load_weights().reach()
+    assert (r["decoder_radii"], r["encoder_radii"]) == ([23, 31, 39], [23, 27, 31])  # as measured on a 256-px canvas
+
+
+def test_reach_refuses_a_canvas_it_would_overflow():
+    with pytest.raises(ValueError, match="larger canvas"):
+        Seq2Seq(ModelConfig(hidden=4, spread=3)).reach(steps=3, canvas=128)
+
+
 FAMILY = [
     ModelConfig(hidden=4, patch_size=1, copy_states=False),  # the article's wiring, narrow
     ModelConfig(hidden=4, patch_size=4),
     ModelConfig(hidden=4, layers=3, kernel_size=5, frame_feedback=True),
     ModelConfig(hidden=4, stem="conv", skip=True, frame_feedback=True, context_head=True),
     ModelConfig(hidden=4, stem="conv", patch_size=1),
+    ModelConfig(hidden=4, spread=3),
 ]
 
 
@@ -73,6 +126,8 @@ def test_macs_match_the_convolutions_written_out():
     assert shipped.macs_per_sequence() == 10 * (enc1 + cell) + 10 * (2 * cell + head) == 2_760_376_320
     # three layers a side: two more 64+64 cells per step, 20 steps
     assert Seq2Seq(ModelConfig(layers=3)).macs_per_sequence() == shipped.macs_per_sequence() + 20 * cell
+    # spread: one 3x3 tap per channel of [x, h] and position before each cell's gates (encoder 1 reads 16 + 64)
+    assert Seq2Seq(ModelConfig(spread=3)).macs_per_sequence() == shipped.macs_per_sequence() + 256 * 9 * (10 * 80 + 30 * 128)
     assert shipped.num_parameters() == 4 * (128 * 256 * 9 + 256) - 48 * 256 * 9 + 64 * 16 * 9 + 16 == 1_079_312
 
 

@@ -52,8 +52,9 @@ def test_tiny_model_overfits_a_fixed_batch(precision, flags):
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     mask = train.teacher_mask(0, cfg, 0, (4, 9)) if cfg.model.frame_feedback else None
     losses = [train.train_step(model, batch, opt, scaler, torch.device("cpu"), precision, cfg, mask).item() for _ in range(60)]
-    # sigmoid(0) = 0.5 everywhere at first; fitting the mostly-black future frames cuts the loss over 4x
-    assert losses[-1] < losses[0] / 4, (losses[0], losses[-1])
+    # a fresh head starts at the mean frame, near the black frame's error; fitting the batch must beat black frames
+    zeros = float(batch[:, 10:].square().mean())
+    assert losses[0] > 0.8 * zeros and losses[-1] < 0.7 * zeros, (zeros, losses[0], losses[-1])
 
 
 def test_context_loss_trains_its_own_head_and_reports_the_future_mse():
@@ -230,16 +231,47 @@ def test_bench_prints_throughput_and_writes_nothing(tmp_path, capsys, workers):
 
 
 def test_ctrl_c_saves_a_checkpoint(tmp_path):
-    proc = subprocess.Popen([sys.executable, "train.py", *TINY, "--steps", "100000", "--out", str(tmp_path / "r")],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "train.py", *TINY, "--steps", "100000", "--eval-every", "1",
+                             "--out", str(tmp_path / "r")], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     seen = ""
-    while "mse=" not in seen and time.time() < deadline:  # wait until steps are running
-        seen += proc.stderr.read(64)
+    while "val mse" not in seen and time.time() < deadline:  # wait until steps are running
+        seen += proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert state["step"] >= 1
+
+
+def test_deadline_stops_the_run_then_validates_saves_and_exports(tmp_path, capsys):
+    train.main(TINY + ["--steps", "100000", "--eval-every", "100000", "--deadline", "0.05", "--out", str(tmp_path / "r"),
+                       "--export", str(tmp_path / "e.safetensors")])  # returns: a planned stop, not exit code 130
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert 1 <= state["step"] < 100_000 and state["rows"][-1]["step"] == state["step"]  # validated where it stopped
+    assert load_model(tmp_path / "e.safetensors").provenance["steps"] == state["step"]
+    assert (tmp_path / "r" / "curves.png").is_file()
+    assert "measured:" in capsys.readouterr().out and state["rows"][-1]["val_s"] > 0
+
+
+def test_the_time_budget_probe_leaves_the_run_as_it_found_it(tmp_path):
+    cfg, given, given_model = train.parse_args(TINY + ["--out", str(tmp_path / "r")])
+    r = train.setup(cfg, given, given_model)
+    before = {k: v.clone() for k, v in r.model.state_dict().items()}
+    batch = torch.rand(4, 20, 1, 64, 64)
+    assert train.probe_step_seconds(r, batch, warmup=1, timed=1) > 0
+    assert all(torch.equal(before[k], v) for k, v in r.model.state_dict().items())
+    assert r.optimizer.state_dict()["state"] == {}  # no AdamW moments left behind by the probe's steps
+
+
+def test_init_from_a_runs_last_checkpoint(tmp_path, capsys):
+    train.main(TINY + ["--steps", "2", "--eval-every", "2", "--out", str(tmp_path / "a")])
+    train.main(TINY + ["--steps", "1", "--eval-every", "1", "--batch-size", "2", "--out", str(tmp_path / "b"),
+                       "--init-from", str(tmp_path / "a" / "last.pt")])
+    assert "10 of 10 tensors loaded" in capsys.readouterr().out
+    b = load_model(tmp_path / "b" / "best.safetensors").provenance
+    assert b["init_from"]["steps"] == 2 and b["init_from"]["sequences_seen"] == 2 * 4 and b["steps"] == 3
+    (tmp_path / "torn.pt").write_bytes(b"not a checkpoint")
+    assert "--init-from" in refused(TINY + ["--out", str(tmp_path / "c"), "--init-from", str(tmp_path / "torn.pt")], capsys)
 
 
 def test_fp16_needs_cuda(capsys):
@@ -256,6 +288,14 @@ def test_fp16_on_cuda_and_resume_there(tmp_path):
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert state["step"] == 4 and all(math.isfinite(r["val_mse"]) for r in state["rows"])
     assert state["scaler"]["scale"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 needs a CUDA device (tools/gpu_run.sh runs this on a lease)")
+def test_a_run_saved_without_a_scaler_resumes_under_fp16(tmp_path):
+    common = TINY + ["--device", "cuda", "--steps", "4", "--eval-every", "2", "--out", str(tmp_path / "r")]
+    train.main(common + ["--precision", "fp32", "--stop-at", "2"])
+    train.main(common + ["--precision", "fp16", "--resume"])
+    assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["step"] == 4
 
 
 def test_torchrun_two_ranks_on_cpu(tmp_path):
