@@ -168,8 +168,7 @@ def about() -> str:
     start = " that start from the encoder's final states (as in Shi et al.)" if c.copy_states else " that start from zero"
     fed = "its own last predicted frame" if c.frame_feedback else "the previous decoder output"
     fold = (f"Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x"
-            f"{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU." if c.stem == "patch" else
-            f"Learned stride-2 convolutions take frames to a {64 // c.patch_size}x{64 // c.patch_size} grid and back.")
+            f"{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU.")
     grid = p.get("test", {}).get("grid", {})
     speeds = (f"\n\nAcross {NUM_DIGITS[0]}-{NUM_DIGITS[1]} digits and speeds {SPEEDS[0]}-{SPEEDS[1]} (the sliders' range), on {grid['n']} test "
               "sequences per cell: MSE / a black frame's MSE (ratio; below 1 beats a black frame, and the project asks "

@@ -1,6 +1,6 @@
 """Warm starts: a model takes a trained model's tensors wherever its own structure contains them.
 
-Tensors of the same shape are copied. A patch-stem model that is wider (`hidden`) or has larger cell kernels
+Tensors of the same shape are copied. A model that is wider (`hidden`) or has larger cell kernels
 (`kernel_size`) than the trained one is grown without changing what it computes, as Net2Net's wider nets: the old
 weights keep their channels and sit at the centre of the larger kernels, the new hidden channels keep their fresh
 incoming weights but start with zero outgoing ones. So the grown model first predicts exactly what the trained one
@@ -15,8 +15,8 @@ from .model import ModelConfig, Seq2Seq
 
 def _growable(old: ModelConfig, new: ModelConfig) -> bool:
     """True where every cell and head of `old` embeds into `new` (same wiring, only wider and larger kernels)."""
-    same = ("channels", "layers", "patch_size", "stem", "frame_feedback")
-    return (old.stem == "patch" and all(getattr(old, f) == getattr(new, f) for f in same)
+    same = ("channels", "layers", "patch_size", "frame_feedback")
+    return (all(getattr(old, f) == getattr(new, f) for f in same)
             and old.hidden <= new.hidden and old.kernel_size <= new.kernel_size and old.spread in (0, new.spread))
 
 

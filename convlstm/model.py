@@ -13,7 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-STEMS = ("patch", "conv")
+# options removed after losing a measured comparison (docs/results.md): files that name them at these values load
+REMOVED = {"stem": "patch", "skip": False}
 MEAN_PIXEL = 0.046  # mean pixel of the training frames (measured on the whole-range validation set): a fresh head's prior
 
 
@@ -29,10 +30,8 @@ class ModelConfig:
     layers: int = 2  # ConvLSTM cells on each side, encoder and decoder (the article: 2 + 2)
     kernel_size: int = 3  # square kernel of the cell convolutions (odd, so padding keeps the size)
     patch_size: int = 4  # the cells run at H/patch x W/patch; 1 is the article's full resolution
-    stem: str = "patch"  # frames <-> cell grid: "patch" folds pixels into channels; "conv" learns stride-2 convs
     copy_states: bool = True  # decoder starts from the encoder's final (h, c), as Shi et al.; False: zeros, as the article
     frame_feedback: bool = False  # decoder input: its own last frame through the stem; False: its top hidden output (article)
-    skip: bool = False  # conv stem only: the last context frame's full-resolution features join the output layer
     context_head: bool = False  # a second head guesses each context frame from the earlier ones (an auxiliary loss)
     spread: int = 0  # dilation of a depthwise 3x3 mix of [x, h] before each cell's gates (0: none); adds reach, see Seq2Seq.reach
 
@@ -41,14 +40,8 @@ class ModelConfig:
             raise ValueError(f"kernel_size must be odd to keep the frame size, got {self.kernel_size}")
         if min(self.channels, self.hidden, self.layers, self.kernel_size, self.patch_size) < 1:
             raise ValueError(f"channels, hidden, layers, kernel_size and patch_size must be >= 1, got {self}")
-        if self.stem not in STEMS:
-            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
-        if self.stem == "conv" and (self.patch_size & (self.patch_size - 1) or self.hidden % 2):
-            raise ValueError(f"the conv stem needs a power-of-two patch_size and an even hidden, got {self}")
         if self.spread < 0 or self.spread > self.kernel_size:
             raise ValueError(f"spread is a dilation in 0..kernel_size (larger leaves holes in the reach), got {self.spread}")
-        if self.skip and self.stem != "conv":
-            raise ValueError("skip needs stem='conv' (the patch stem has no features to skip)")
 
     @property
     def patch_channels(self) -> int:
@@ -58,11 +51,19 @@ class ModelConfig:
     @classmethod
     def article(cls) -> "ModelConfig":
         """The seed article's exact wiring: 2 + 2 cells at full resolution, decoder from zeros fed its own output."""
-        return cls(hidden=64, layers=2, kernel_size=3, patch_size=1, stem="patch", copy_states=False)
+        return cls(hidden=64, layers=2, kernel_size=3, patch_size=1, copy_states=False)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        """A config from its dict; unknown keys are an error (a file from a newer version), missing ones take defaults."""
+        """A config from its dict; unknown keys are an error (a file from a newer version), missing ones take defaults.
+
+        A removed option is accepted at the value that meant "off", so older files keep loading; any other value is
+        refused (this package no longer builds that model)."""
+        gone = {k: v for k, v in d.items() if k in REMOVED and v != REMOVED[k]}
+        if gone:
+            raise ValueError(f"model config {gone} uses an option this package removed after it lost a measured "
+                             "comparison (docs/results.md); load the file with an older version")
+        d = {k: v for k, v in d.items() if k not in REMOVED}
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown model config fields {sorted(unknown)}; update this package to read the file")
@@ -121,52 +122,16 @@ class PatchStem(nn.Module):
         # maps each cell output to the pixels of its frame; (1, 3, 3) mixes space but never time
         self.head = nn.Conv3d(config.hidden, self.out_channels, kernel_size=(1, 3, 3), padding=(0, 1, 1))
 
-    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """(N, C, H, W) -> ((N, C*p*p, H/p, W/p), no skip features)."""
-        return F.pixel_unshuffle(frames, self.p), None
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C*p*p, H/p, W/p)."""
+        return F.pixel_unshuffle(frames, self.p)
 
-    def decode(self, y: torch.Tensor, skip: None) -> torch.Tensor:
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
         """Top hidden states (B, nf, n, h, w) -> frame logits (B, n, C, H, W)."""
         b, _, n = y.shape[:3]
         y = self.head(y)  # (B, C*p*p, n, h, w)
         y = y.transpose(1, 2).flatten(0, 1)  # (B*n, C*p*p, h, w)
         return F.pixel_shuffle(y, self.p).unflatten(0, (b, n))  # (B*n, C, H, W) -> (B, n, C, H, W)
-
-
-class ConvStem(nn.Module):
-    """Frames <-> cell grid by learned stride-2 convolutions (log2 p of them each way), as PhyDNet/MAU/SimVP.
-
-    With skip, the last context frame's full-resolution features join the output layer, which keeps edges sharp.
-    """
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        width, stages = config.hidden // 2, int(math.log2(config.patch_size))
-        self.out_channels = width
-        self.skip = config.skip
-        self.inp = nn.Sequential(nn.Conv2d(config.channels, width, 3, padding=1), nn.SiLU())
-        self.down = nn.Sequential(*[nn.Sequential(nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU())
-                                    for _ in range(stages)])
-        ups = []
-        for k in range(stages):
-            ups += [nn.ConvTranspose2d(config.hidden if k == 0 else width, width, 4, stride=2, padding=1), nn.SiLU()]
-        self.up = nn.Sequential(*ups) if ups else nn.Sequential(nn.Conv2d(config.hidden, width, 1), nn.SiLU())
-        # the article's head shape, now at full resolution: (1, 3, 3) mixes space but never time
-        self.head = nn.Conv3d(width * (1 + self.skip), config.channels, kernel_size=(1, 3, 3), padding=(0, 1, 1))
-
-    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, C, H, W) -> ((N, width, H/p, W/p), full-resolution features (N, width, H, W))."""
-        full = self.inp(frames)
-        return self.down(full), full
-
-    def decode(self, y: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
-        """Top hidden states (B, nf, n, h, w), skip (B, width, H, W) -> frame logits (B, n, C, H, W)."""
-        b, _, n = y.shape[:3]
-        y = self.up(y.transpose(1, 2).flatten(0, 1))  # (B*n, nf, h, w) -> (B*n, width, H, W)
-        y = y.unflatten(0, (b, n)).transpose(1, 2)  # -> (B, width, n, H, W), Conv3d wants channels before time
-        if self.skip:
-            y = torch.cat([y, skip.unsqueeze(2).expand(-1, -1, n, -1, -1)], dim=1)  # (B, 2*width, n, H, W)
-        return self.head(y).transpose(1, 2)  # (B, C, n, H, W) -> (B, n, C, H, W)
 
 
 class Seq2Seq(nn.Module):
@@ -176,13 +141,13 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.config = config
         nf, k = config.hidden, config.kernel_size
-        self.stem = PatchStem(config) if config.stem == "patch" else ConvStem(config)
+        self.stem = PatchStem(config)
         cin = self.stem.out_channels
         d = config.spread
         self.encoder = nn.ModuleList(ConvLSTMCell(cin if n == 0 else nf, nf, k, d) for n in range(config.layers))
         dec_in = cin if config.frame_feedback else nf  # a frame through the stem, or the top hidden state
         self.decoder = nn.ModuleList(ConvLSTMCell(dec_in if n == 0 else nf, nf, k, d) for n in range(config.layers))
-        self.context_head = type(self.stem)(config) if config.context_head else None
+        self.context_head = PatchStem(config) if config.context_head else None
         for head in (self.stem.head, getattr(self.context_head, "head", None)):
             if head is not None:  # a fresh model starts at the mean frame, not at sigmoid(0) = 0.5 grey everywhere
                 nn.init.constant_(head.bias, math.log(MEAN_PIXEL / (1 - MEAN_PIXEL)))
@@ -203,9 +168,7 @@ class Seq2Seq(nn.Module):
             raise ValueError(f"need at least one context frame and horizon >= 1, got T={t}, horizon={horizon}")
         if with_context and self.context_head is None:
             raise ValueError("with_context needs a model built with context_head=True")
-        feats, full = self.stem.encode(x.flatten(0, 1))  # (B*T, C, H, W) -> (B*T, cin, h, w), full-res or None
-        feats = feats.unflatten(0, (b, t))  # -> (B, T, cin, h, w)
-        skip = full.unflatten(0, (b, t))[:, -1] if full is not None else None  # last context frame (B, width, H, W)
+        feats = self.stem.encode(x.flatten(0, 1)).unflatten(0, (b, t))  # (B*T, C, H, W) -> (B*T, cin, h, w) -> (B, T, cin, h, w)
 
         enc = [cell.zero_state(feats[:, 0]) for cell in self.encoder]
         guesses = []  # top hidden states after frames 1..T-1, each (B, nf, h, w)
@@ -221,23 +184,23 @@ class Seq2Seq(nn.Module):
                 dec = self._climb(self.decoder, inp, dec)
                 inp = dec[-1][0]
                 tops.append(inp)
-            logits = self.stem.decode(torch.stack(tops, dim=2), skip)  # (B, nf, horizon, h, w) -> (B, horizon, C, H, W)
+            logits = self.stem.decode(torch.stack(tops, dim=2))  # (B, nf, horizon, h, w) -> (B, horizon, C, H, W)
             future = torch.sigmoid(logits)
         else:
             inp, frames = feats[:, -1], []  # the last context frame, then each predicted (or teacher) frame
             for step in range(horizon):
                 dec = self._climb(self.decoder, inp, dec)
-                frame = torch.sigmoid(self.stem.decode(dec[-1][0].unsqueeze(2), skip))  # (B, 1, C, H, W)
+                frame = torch.sigmoid(self.stem.decode(dec[-1][0].unsqueeze(2)))  # (B, 1, C, H, W)
                 frames.append(frame)
                 if step + 1 < horizon:
                     nxt = frame[:, 0]
                     if teacher is not None:
                         nxt = torch.where(teacher_mask[:, step].view(b, 1, 1, 1), teacher[:, step].to(nxt.dtype), nxt)
-                    inp = self.stem.encode(nxt)[0]  # (B, C, H, W) -> (B, cin, h, w)
+                    inp = self.stem.encode(nxt)  # (B, C, H, W) -> (B, cin, h, w)
             future = torch.cat(frames, dim=1)  # (B, horizon, C, H, W)
         if not with_context or not guesses:  # one context frame: nothing to guess
             return future
-        past = torch.sigmoid(self.context_head.decode(torch.stack(guesses, dim=2), skip))  # (B, T-1, C, H, W)
+        past = torch.sigmoid(self.context_head.decode(torch.stack(guesses, dim=2)))  # (B, T-1, C, H, W)
         return torch.cat([past, future.to(past.dtype)], dim=1)
 
     @staticmethod

@@ -39,7 +39,7 @@ def refused(argv: list[str], capsys) -> str:
 
 @pytest.mark.parametrize("precision, flags", [
     ("fp32", []), ("bf16", []), ("fp32", ["--context-head", "--context-loss", "1"]), ("fp32", ["--frame-feedback"]),
-    ("fp32", ["--stem", "conv", "--skip", "--frame-feedback"]),
+    ("fp32", ["--spread", "3"]),
 ])
 def test_tiny_model_overfits_a_fixed_batch(precision, flags):
     if precision == "bf16" and not native_bf16(torch.device("cpu")):
@@ -192,9 +192,9 @@ def test_a_bad_init_from_file_is_one_line(tmp_path, capsys):
     assert "not a safetensors weights file" in err
     err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(tmp_path / "none.safetensors")], capsys)
     assert "No such file" in err
-    conv = save_weights(Seq2Seq(ModelConfig(hidden=8, stem="conv")), tmp_path / "conv.safetensors")
-    err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(conv), "--hidden", "7"], capsys)
-    assert "conv stem needs" in err  # the file's wiring with this flag is not a model
+    wide = save_weights(Seq2Seq(ModelConfig(hidden=8, kernel_size=5)), tmp_path / "k5.safetensors")
+    err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(wide), "--spread", "7"], capsys)
+    assert "spread is a dilation in 0..kernel_size" in err  # the file's wiring with this flag is not a model
 
 
 def test_init_from_and_export(tmp_path, tiny_model, sequence):
