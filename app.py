@@ -172,7 +172,7 @@ def about() -> str:
     grid = p.get("test", {}).get("grid", {})
     speeds = (f"\n\nAcross {NUM_DIGITS[0]}-{NUM_DIGITS[1]} digits and speeds {SPEEDS[0]}-{SPEEDS[1]} (the sliders' range), on {grid['n']} test "
               "sequences per cell: MSE / a black frame's MSE (ratio; below 1 beats a black frame, and the project asks "
-              f"for at most {GATE_RATIO:g} everywhere):\n\n{grid_table(grid['cells'])}" if grid.get("cells") else "")
+              f"for at most {GATE_RATIO:g} everywhere):\n\n{grid_table(grid['cells'], grid.get('shapes'))}" if grid.get("cells") else "")
     return f"""
 **Model.** A ConvLSTM encoder-decoder (Shi et al. 2015), as in the article this project follows: {c.layers} ConvLSTM
 cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of {c.layers}

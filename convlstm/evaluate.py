@@ -7,7 +7,8 @@
 
 Headline numbers cover the standard 10 -> 10 protocol; per-step numbers run on to --horizon (error growth).
 The generalisation grid scores 10 -> 10 over digits 1-3 and speeds across the app's range (test-split digits),
-each cell beside its zeros baseline: the ship gate asks every cell for at most 0.6x that baseline.
+each cell beside its zeros baseline: the ship gate asks every cell for at most 0.6x that baseline. A row of
+simple shapes of kinds and sizes the training never drew (1-3 of them) follows, gated at 0.8x.
 """
 import argparse
 import json
@@ -20,13 +21,15 @@ from . import metrics, plots
 from .api import run
 from .checkpoint import DEFAULT_WEIGHTS, load_weights, save_weights
 from .cli import OneLineParser
-from .data import CONTEXT, FUTURE, TEST_SEED, fixed_set, generate_set, load_canonical, load_digits
+from .data import (CONTEXT, FUTURE, HELD_OUT_KINDS, HELD_OUT_RADII, NUM_DIGITS, TEST_SEED, fixed_set, generate_set,
+                   generate_shapes, load_canonical, load_digits)
 from .runtime import DEVICES, PRECISIONS, pick_device, resolve_precision
 
 TEST_N = 2000  # fixed test sequences by default (test-split digits, TEST_SEED)
 GRID_SPEEDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)  # across data.SPEEDS, the app's range
 GRID_DIGITS = (1, 2, 3)  # data.NUM_DIGITS
 GATE_RATIO = 0.6  # the ship gate: every grid cell's MSE at most this fraction of its zeros baseline
+SHAPES_GATE_RATIO = 0.8  # and every cell of the shapes row at most this
 GRID_N = 100  # sequences per grid cell by default
 
 
@@ -60,12 +63,27 @@ def grid(model, n: int, precision: str = "auto") -> list[dict]:
     return cells
 
 
-def grid_table(cells: list[dict]) -> str:
-    """A markdown table: one row per digit count, one column per speed, 'MSE / zeros (ratio)' in each cell."""
+def shapes_row(model, n: int, precision: str = "auto") -> list[dict]:
+    """10 -> 10 MSE per speed on n fixed sequences of 1-3 shapes of held-out kinds and sizes, beside the zeros baseline."""
+    cells = []
+    for k, speed in enumerate(tqdm(GRID_SPEEDS, desc="shapes", unit="speed")):
+        rng = np.random.default_rng([TEST_SEED, 0, k])  # digits 0: the shapes row's own fixed sets
+        seqs = np.stack([generate_shapes(rng, CONTEXT + FUTURE, int(rng.integers(NUM_DIGITS[0], NUM_DIGITS[1] + 1)), speed,
+                                         HELD_OUT_KINDS, HELD_OUT_RADII) for _ in range(n)]) / np.float32(255)
+        truth = seqs[:, CONTEXT:]
+        mse = float(metrics.mse_per_step(run(model, seqs[:, :CONTEXT], FUTURE, precision), truth).mean())
+        zeros = float(metrics.mse_per_step(np.zeros_like(truth), truth).mean())
+        cells.append({"speed": speed, "mse": mse, "zeros_mse": zeros, "ratio": mse / zeros})
+    return cells
+
+
+def grid_table(cells: list[dict], shapes: list[dict] | None = None) -> str:
+    """A markdown table: one row per digit count (and the shapes row, if given), one column per speed, 'MSE / zeros
+    (ratio)' in each cell."""
     lines = ["| digits | " + " | ".join(f"speed {s:g}" for s in GRID_SPEEDS) + " |", "|---" * (len(GRID_SPEEDS) + 1) + "|"]
-    for d in GRID_DIGITS:
-        row = [c for c in cells if c["digits"] == d]
-        lines.append(f"| {d} | " + " | ".join(f"{c['mse']:.0f} / {c['zeros_mse']:.0f} ({c['ratio']:.2f})" for c in row) + " |")
+    rows = [(str(d), [c for c in cells if c["digits"] == d]) for d in GRID_DIGITS] + ([("shapes", shapes)] if shapes else [])
+    for name, row in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{c['mse']:.0f} / {c['zeros_mse']:.0f} ({c['ratio']:.2f})" for c in row) + " |")
     return "\n".join(lines)
 
 
@@ -124,14 +142,15 @@ def main(argv: list[str] | None = None) -> None:
     print(table(results))
     print("\nmodel MSE per step: " + " ".join(f"{v:.1f}" for v in results["model"]["mse"]))
     cells = grid(model, args.grid_n, args.precision) if args.grid_n else []
+    shapes = shapes_row(model, args.grid_n, args.precision) if args.grid_n else []
     if cells:
         print(f"\ngeneralisation grid, {args.grid_n} test sequences per cell, 10 -> 10 MSE / zeros baseline (ratio):\n")
-        print(grid_table(cells))
+        print(grid_table(cells, shapes))
 
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"weights": str(args.weights), "n": len(frames), "source": source, "summary": summary,
               "per_step": {name: {k: v.tolist() for k, v in r.items()} for name, r in results.items()},
-              "grid": {"n": args.grid_n, "cells": cells}}
+              "grid": {"n": args.grid_n, "cells": cells, "shapes": shapes}}
     (args.out / "metrics.json").write_text(json.dumps(record, indent=1))
     plots.horizon_curves({"ConvLSTM": results["model"], "zeros": results["zeros"], "copy last frame": results["copy_last"]},
                          args.out / "horizon.png", title=f"{len(frames)} sequences, {source}")
@@ -140,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         test = {"n": len(frames), "source": source, "horizon": FUTURE, "zeros_mse": summary["zeros_mse"],
                 "copy_last_mse": summary["copy_last_mse"],
                 **{k: summary[f"model_{k}"] for k in ("mse", "mae", "ssim", "ssim_openstl", "psnr")},
-                "grid": {"n": args.grid_n, "cells": cells}}
+                "grid": {"n": args.grid_n, "cells": cells, "shapes": shapes}}
         save_weights(model, args.weights, {**model.provenance, "test": test})
         print(f"stored the test numbers in {args.weights}")
 

@@ -4,7 +4,7 @@ import torch
 
 from convlstm.data import (
     CANVAS, DIGIT, NUM_DIGITS, SPEED, SPEEDS, Digits, MovingMNIST, fixed_set, generate_sequence, generate_uint8,
-    load_canonical, load_digits, mixed_set, render, trajectory,
+    generate_shapes, load_canonical, load_digits, mixed_sequence, mixed_set, render, shape_patch, trajectory,
 )
 
 
@@ -121,3 +121,38 @@ def test_mixed_dataset_covers_the_digit_range():
         counts.add(n)
         speeds.append(speed)
     assert counts == {1, 2, 3} and min(speeds) < 0.08 and max(speeds) > 0.25
+
+
+def test_shapes_are_the_drawn_kinds_sizes_and_brightness():
+    """Each patch written out: a disc, a ring or a frame 2 px thick, a filled square; at the asked brightness."""
+    disc, ring, square, frame = (shape_patch(k, 5, 0.5) for k in ("disc", "ring", "square", "frame"))
+    assert disc.shape == ring.shape == (11, 11) and set(np.unique(disc)) == {0, 128}
+    assert disc[5, 5] and disc[5, 0] and not disc[0, 0]  # the centre and the edge's midpoint, not the corner
+    assert ring[5, 0] and ring[5, 1] and not ring[5, 2] and not ring[5, 5]  # 2 px thick, hollow
+    assert square.all() and frame[0].all() and frame[1].all() and not frame[2:-2, 2:-2].any()
+
+
+@pytest.mark.parametrize("speed", [0.05, 0.3])
+def test_shapes_bounce_at_their_own_edge_at_the_digits_pixel_speed(speed):
+    rng = np.random.default_rng(1)
+    seq = generate_shapes(rng, 40, 1, speed, kinds=("square",), radii=(3,))  # one 7x7 square
+    ys, xs = zip(*[np.argwhere(f)[0] for f in seq])  # its top-left corner in each frame
+    assert min(ys + xs) == 0 or max(ys + xs) == CANVAS - 7  # it reaches a border: it bounces at its own edge
+    step = np.hypot(np.diff(ys), np.diff(xs))
+    assert np.median(step) == pytest.approx(speed * (CANVAS - DIGIT), abs=1.0)  # the same px a frame as a digit
+
+
+def test_a_fraction_of_a_mixed_stream_is_shapes_and_digit_streams_are_unchanged():
+    digits = load_digits("train")
+    ds = MovingMNIST(digits, seed=0, num_frames=4, speeds=SPEEDS, num_digits=NUM_DIGITS, shapes=0.5)
+    plain = MovingMNIST(digits, seed=0, num_frames=4, speeds=SPEEDS, num_digits=NUM_DIGITS)
+    shaped = 0
+    for i in range(40):
+        rng = np.random.default_rng([0, i])
+        is_shapes = rng.random() < 0.5
+        n, speed = int(rng.integers(NUM_DIGITS[0], NUM_DIGITS[1] + 1)), float(rng.uniform(*SPEEDS))
+        expected = generate_shapes(rng, 4, n, speed) if is_shapes else generate_uint8(rng, digits, 4, n, speed)
+        assert np.array_equal(ds[i][:, 0].numpy(), expected)
+        shaped += is_shapes
+    assert 10 < shaped < 30
+    assert np.array_equal(plain[7][:, 0].numpy(), mixed_sequence(np.random.default_rng([0, 7]), digits, 4, SPEEDS, NUM_DIGITS))

@@ -6,7 +6,7 @@ import pytest
 
 from convlstm import evaluate
 from convlstm.checkpoint import load_weights, read_metadata
-from convlstm.data import TEST_SEED, fixed_set, generate_set, load_digits
+from convlstm.data import HELD_OUT_KINDS, HELD_OUT_RADII, TEST_SEED, fixed_set, generate_set, generate_shapes, load_digits
 
 
 def test_evaluate_reports_model_and_baselines_and_stores_metadata(tmp_path, tiny_weights, capsys):
@@ -34,6 +34,12 @@ def test_evaluate_reports_model_and_baselines_and_stores_metadata(tmp_path, tiny
     seqs = generate_set(np.random.default_rng([TEST_SEED, 1, 5]), load_digits("test"), 2, num_frames=20, num_digits=1, speed=0.3)
     cell = next(c for c in cells if c["digits"] == 1 and c["speed"] == 0.3)
     assert cell["zeros_mse"] == pytest.approx((seqs[:, 10:].astype(np.float64) ** 2).sum(axis=(2, 3)).mean())
+    # the shapes row: one cell per speed, in the table, its zeros baseline the energy of its own fixed sequences
+    shapes = record["grid"]["shapes"]
+    assert [c["speed"] for c in shapes] == list(evaluate.GRID_SPEEDS) and "| shapes |" in out
+    rng = np.random.default_rng([TEST_SEED, 0, 0])
+    seqs = np.stack([generate_shapes(rng, 20, int(rng.integers(1, 4)), 0.02, HELD_OUT_KINDS, HELD_OUT_RADII) for _ in range(2)])
+    assert shapes[0]["zeros_mse"] == pytest.approx(((seqs[:, 10:] / 255.0) ** 2).sum(axis=(2, 3)).mean(), rel=1e-5)
 
 
 def test_evaluate_reads_the_canonical_file(tmp_path, tiny_weights, capsys):

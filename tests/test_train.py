@@ -107,6 +107,17 @@ def test_resume_refuses_a_wiring_or_data_change_and_applies_a_new_lr(tmp_path, c
     assert rows[-1]["lr"] == pytest.approx(1e-4 * train.lr_factor(3, 4, 0.3))  # the new peak, the old schedule's shape
 
 
+def test_a_run_saved_before_shapes_existed_resumes_digits_only(tmp_path, capsys):
+    common = TINY + ["--steps", "2", "--eval-every", "1", "--out", str(tmp_path / "r")]
+    train.main(common + ["--shapes", "0", "--stop-at", "1"])
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    del state["train_config"]["shapes"]  # as last.pt files written before the field
+    torch.save(state, tmp_path / "r" / "last.pt")
+    assert "shapes" in refused(common + ["--resume", "--shapes", "0.2"], capsys)  # the stream it had was digits only
+    train.main(common + ["--resume"])
+    assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["train_config"]["shapes"] == 0.0
+
+
 def test_steps_for_a_time_budget():
     # 600 s, 2 s a step, 10 s a validation every 5 steps: 600 - 2 * 10 - 5 = 575 s left at 2 + 10 / 5 = 4 s a step
     assert train.steps_for(600, 2.0, 10.0, 5) == 143

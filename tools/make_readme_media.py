@@ -21,7 +21,7 @@ from convlstm import load_model, media, plots, predict
 from convlstm.cli import OneLineParser
 from convlstm.checkpoint import DEFAULT_WEIGHTS, read_metadata
 from convlstm.data import CONTEXT, FUTURE, TEST_SEED, generate_sequence, load_digits
-from convlstm.evaluate import GATE_RATIO, grid_table
+from convlstm.evaluate import GATE_RATIO, SHAPES_GATE_RATIO, grid_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -63,9 +63,11 @@ def grid_lines(grid: dict) -> list[str]:
     if not grid.get("cells"):
         return []
     worst = max(c["ratio"] for c in grid["cells"])
+    shapes = (f"; the shapes row (kinds and sizes training never drew) at most {SHAPES_GATE_RATIO:g}, its worst "
+              f"{max(c['ratio'] for c in grid['shapes']):.2f}" if grid.get("shapes") else "")
     return [f"Across the app's range ({grid['n']} test sequences per cell; 10 -> 10 MSE / zeros baseline, ratio in "
-            f"brackets; the ship gate asks every cell for at most {GATE_RATIO:g}, the worst here is {worst:.2f}):", "",
-            grid_table(grid["cells"]), ""]
+            f"brackets; the ship gate asks every cell for at most {GATE_RATIO:g}, the worst here is {worst:.2f}{shapes}):", "",
+            grid_table(grid["cells"], grid.get("shapes")), ""]
 
 
 def readme_with_results(text: str) -> str:
