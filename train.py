@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from convlstm import media, metrics, plots
 from convlstm.api import BATCH, run
-from convlstm.checkpoint import load_state, load_weights, read_metadata, read_tensors, save_state, save_weights
+from convlstm.checkpoint import load_state, load_model, read_metadata, read_tensors, save_state, save_weights
 from convlstm.cli import OneLineParser
 from convlstm.data import CANVAS, CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
 from convlstm.grow import warm_start
@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> None:
     elif r.is_main:
         save(r, done, curves=False)  # what a resume and the export need first; the plot last, as the least of them
         if cfg.export and (r.out / "best.safetensors").is_file():
-            best_model = load_weights(r.out / "best.safetensors")
+            best_model = load_model(r.out / "best.safetensors")
             save_weights(best_model, cfg.export, best_model.provenance)
             print(f"exported the best weights (val mse {r.best:.1f}) to {cfg.export}")
         if r.rows:

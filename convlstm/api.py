@@ -8,7 +8,7 @@ import torch
 from tqdm import tqdm
 
 from . import clips
-from .checkpoint import load_weights
+from .checkpoint import load_model
 from .data import CONTEXT, FUTURE
 from .model import Seq2Seq
 from .runtime import autocast, resolve_precision
@@ -20,7 +20,7 @@ BATCH = 32  # sequences per forward pass in `run`
 @lru_cache(maxsize=1)
 def default_model() -> Seq2Seq:
     """The shipped weights, loaded once per process on first use."""
-    return load_weights()
+    return load_model()
 
 
 @torch.inference_mode()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .api import predict, run
-from .checkpoint import DEFAULT_WEIGHTS, load_weights
+from .checkpoint import DEFAULT_WEIGHTS, load_model
 from .cli import OneLineParser
 from .data import CONTEXT, FUTURE, fixed_set
 from .model import ModelConfig, Seq2Seq
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--repeats must be >= 1")
     try:
         device = pick_device(args.device)
-        shipped_model = load_weights(args.weights, device)
+        shipped_model = load_model(args.weights, device)
     except (ValueError, OSError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     torch.manual_seed(0)

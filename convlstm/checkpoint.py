@@ -12,9 +12,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .bundled import bundled
 from .model import ModelConfig, Seq2Seq
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "convlstm_mmnist.safetensors"
+DEFAULT_WEIGHTS = bundled("weights", "convlstm_mmnist.safetensors")
 
 
 def atomic_write(path: str | Path, write) -> Path:
@@ -59,7 +60,7 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         return {k: f.get_tensor(k).float() for k in f.keys()}
 
 
-def load_weights(path: str | Path | None = None, device: str | torch.device = "cpu") -> Seq2Seq:
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> Seq2Seq:
     """Rebuild the model from one safetensors file (default: the shipped weights), fp32, in eval mode, on `device`."""
     path = Path(path or DEFAULT_WEIGHTS)
     if not path.is_file():

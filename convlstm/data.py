@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .bundled import bundled
 from .frames import CANVAS  # the frame side, shared with the upload preprocessing
 
 DIGIT = 28  # MNIST digit side in pixels
@@ -27,7 +28,7 @@ SHAPE_KINDS = ("disc", "ring", "square")  # what training draws
 SHAPE_RADII = (4, 12)  # half-sides in px (inclusive) that training draws, brightness uniform in SHAPE_BRIGHTNESS
 SHAPE_BRIGHTNESS = (0.5, 1.0)
 HELD_OUT_KINDS, HELD_OUT_RADII = ("disc", "ring", "square", "frame"), (2, 3, 13, 14)  # the grid's row: never trained
-DIGITS_NPZ = Path(__file__).resolve().parents[1] / "assets" / "mnist_digits.npz"
+DIGITS_NPZ = bundled("assets", "mnist_digits.npz")
 
 
 @dataclass(frozen=True)

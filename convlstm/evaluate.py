@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from . import metrics, plots
 from .api import run
-from .checkpoint import DEFAULT_WEIGHTS, load_weights, save_weights
+from .checkpoint import DEFAULT_WEIGHTS, load_model, save_weights
 from .cli import OneLineParser
 from .data import (CONTEXT, FUTURE, HELD_OUT_KINDS, HELD_OUT_RADII, NUM_DIGITS, TEST_SEED, fixed_set, generate_set,
                    generate_shapes, load_canonical, load_digits)
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         device = pick_device(args.device)
         resolve_precision(args.precision, device)  # fp16 without CUDA is refused here, before any work
-        model = load_weights(args.weights, device)
+        model = load_model(args.weights, device)
         if args.data:
             frames = load_canonical(args.data)[: args.n]  # (N, 20, 64, 64) uint8, memory-mapped
             horizon, source = FUTURE, f"canonical file {args.data.name}"

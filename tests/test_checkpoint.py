@@ -7,13 +7,13 @@ from safetensors.torch import save_file
 
 import convlstm
 from convlstm.api import run
-from convlstm.checkpoint import DEFAULT_WEIGHTS, atomic_write, load_state, load_weights, read_metadata, save_state, save_weights
+from convlstm.checkpoint import DEFAULT_WEIGHTS, atomic_write, load_state, load_model, read_metadata, save_state, save_weights
 from convlstm.model import ModelConfig, Seq2Seq
 
 
 def test_round_trip_gives_identical_outputs(tmp_path, tiny_model):
     save_weights(tiny_model, tmp_path / "m.safetensors", {"steps": 3})
-    loaded = load_weights(tmp_path / "m.safetensors")
+    loaded = load_model(tmp_path / "m.safetensors")
     assert loaded.config == tiny_model.config and loaded.provenance == {"steps": 3} and not loaded.training
     x = torch.rand(2, 10, 1, 64, 64)
     with torch.no_grad():
@@ -22,27 +22,27 @@ def test_round_trip_gives_identical_outputs(tmp_path, tiny_model):
 
 def test_bf16_file_loads_as_fp32(tmp_path, tiny_model):
     save_weights(tiny_model, tmp_path / "m.safetensors", dtype=torch.bfloat16)
-    loaded = load_weights(tmp_path / "m.safetensors")
+    loaded = load_model(tmp_path / "m.safetensors")
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
 
 
 def test_file_without_config_is_refused(tmp_path):
     save_file({"w": torch.zeros(1)}, tmp_path / "bare.safetensors")
     with pytest.raises(ValueError, match="no model config"):
-        load_weights(tmp_path / "bare.safetensors")
+        load_model(tmp_path / "bare.safetensors")
     with pytest.raises(FileNotFoundError, match="train.py"):
-        load_weights(tmp_path / "missing.safetensors")
+        load_model(tmp_path / "missing.safetensors")
 
 
 def test_unreadable_or_mismatched_files_are_value_errors(tmp_path, tiny_model):
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(ValueError, match="not a safetensors weights file"):
-        load_weights(tmp_path / "junk.safetensors")
+        load_model(tmp_path / "junk.safetensors")
     tensors = {k: v.contiguous() for k, v in tiny_model.state_dict().items()}
     wider = ModelConfig(**{**tiny_model.config.to_dict(), "hidden": tiny_model.config.hidden * 2})
     save_file(tensors, tmp_path / "mixed.safetensors", metadata={"config": json.dumps(wider.to_dict())})
     with pytest.raises(ValueError, match="do not fit its own model config"):
-        load_weights(tmp_path / "mixed.safetensors")
+        load_model(tmp_path / "mixed.safetensors")
 
 
 def test_shipped_weights_rebuild_from_one_file():
@@ -72,7 +72,7 @@ def test_training_state_saved_on_one_device_loads_on_another(tmp_path, tiny_mode
     assert all(v.device.type == "cpu" for v in state["model"].values()) and state["step"] == 3
     opt.load_state_dict(state["optimizer"])  # moves to the parameters' device
     save_weights(tiny_model, tmp_path / "w.safetensors")
-    moved = load_weights(tmp_path / "w.safetensors", "meta")
+    moved = load_model(tmp_path / "w.safetensors", "meta")
     assert all(p.device.type == "meta" for p in moved.parameters())
 
 

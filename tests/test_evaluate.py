@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from convlstm import evaluate
-from convlstm.checkpoint import load_weights, read_metadata
+from convlstm.checkpoint import load_model, read_metadata
 from convlstm.data import HELD_OUT_KINDS, HELD_OUT_RADII, TEST_SEED, fixed_set, generate_set, generate_shapes, load_digits
 
 
@@ -49,7 +49,7 @@ def test_evaluate_reads_the_canonical_file(tmp_path, tiny_weights, capsys):
                    "--grid-n", "0"])
     assert "3 sequences, canonical file" in capsys.readouterr().out  # every sequence of the file by default
     # the uint8 file is scored exactly as the same frames in [0, 1] would be
-    model = load_weights(tiny_weights)
+    model = load_model(tiny_weights)
     as_u8, as_float = evaluate.evaluate(model, seqs, 10), evaluate.evaluate(model, seqs / np.float32(255), 10)
     for name in as_u8:
         for k in as_u8[name]:

@@ -66,8 +66,8 @@ def test_reach_is_measured_as_the_wiring_predicts(config, decoder, encoder):
 
 
 def test_the_shipped_weights_reach_8_px_a_decoder_step_and_4_an_encoder_step():
-    from convlstm.checkpoint import load_weights
-    r = load_weights().reach()
+    from convlstm.checkpoint import load_model
+    r = load_model().reach()
     assert (r["decoder_radii"], r["encoder_radii"]) == ([23, 31, 39], [23, 27, 31])  # as measured on a 256-px canvas
 
 

@@ -98,7 +98,7 @@ def test_split_context(sequence):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "convlstm.predict", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "convlstm.predict_clip", *map(str, args)], capture_output=True, text=True)
 
 
 def test_cli_writes_a_comparison_gif(tmp_path, tiny_weights, sequence):

@@ -1,6 +1,6 @@
 """Prediction from the command line.
 
-    python -m convlstm.predict clip.gif --horizon 10 --out comparison.gif
+    python -m convlstm.predict_clip clip.gif --horizon 10 --out comparison.gif
 
 The first --context frames of INPUT are the context; frames after them, if any, are the ground truth.
 Bad input gets one line on stderr and exit code 2.
@@ -12,13 +12,13 @@ import numpy as np
 
 from . import clips, media
 from .api import MAX_HORIZON, default_model, predict, split_context
-from .checkpoint import load_weights
+from .checkpoint import load_model
 from .cli import OneLineParser
 from .data import CONTEXT, FUTURE
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = OneLineParser(prog="python -m convlstm.predict", description=__doc__,
+    parser = OneLineParser(prog="python -m convlstm.predict_clip", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, help=f"the clip: {clips.ACCEPTED}, or the canonical (20, N, 64, 64) .npy")
     parser.add_argument("--horizon", type=int, default=FUTURE, help=f"frames to predict, 1-{MAX_HORIZON} (trained on {FUTURE})")
@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> None:
             raise clips.ClipError(f"--horizon must be 1-{MAX_HORIZON} and --context >= 1")
         clip = clips.read_clip(args.input, args.index)
         context, truth = split_context(clip.frames, args.context)
-        model = load_weights(args.weights) if args.weights else default_model()
+        model = load_model(args.weights) if args.weights else default_model()
         pred = predict(context, args.horizon, model)
         media.save_gif(media.comparison_gif_frames(context, pred, truth), args.out)
         if args.npy:
             np.save(args.npy, pred)
-    except (ValueError, OSError) as e:  # ClipError is a ValueError; so is a bad weights file (checkpoint.load_weights)
+    except (ValueError, OSError) as e:  # ClipError is a ValueError; so is a bad weights file (checkpoint.load_model)
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     n_true = 0 if truth is None else min(len(truth), args.horizon)
     print(f"{clip.note}; context {len(context)} frames, predicted {args.horizon}, ground truth {n_true} -> {args.out}")
