@@ -41,7 +41,8 @@ from convlstm.cli import OneLineParser
 from convlstm.data import CANVAS, CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
 from convlstm.grow import warm_start
 from convlstm.model import ModelConfig, Seq2Seq
-from convlstm.runtime import DEVICES, PRECISIONS, autocast, describe_device, pick_device, resolve_precision
+from convlstm.runtime import DEVICES, PRECISIONS, describe_device, pick_device, resolve_precision
+from convlstm.step import train_step
 
 # what --resume takes from the run: the data stream (changes refused, as are ModelConfig's) and the schedule and
 # loss settings (a flag changes them); every other field belongs to one invocation
@@ -161,28 +162,6 @@ class StepBatches(torch.utils.data.Sampler):
         for step in range(self.start, self.stop):
             first = (step * self.world + self.rank) * self.batch_size
             yield list(range(first, first + self.batch_size))
-
-
-def train_step(model, batch: torch.Tensor, optimizer, scaler, device: torch.device, precision: str, cfg: TrainConfig,
-               mask: torch.Tensor | None) -> torch.Tensor:
-    """One optimizer step on a (B, T, C, H, W) float batch: CONTEXT frames in, FUTURE out; returns the future's MSE
-    as a device tensor (read it back only when needed: each read waits for the GPU)."""
-    context = cfg.context_loss > 0
-    with autocast(device, precision):
-        pred = model(batch[:, :CONTEXT], FUTURE, teacher=batch[:, CONTEXT:] if mask is not None else None,
-                     teacher_mask=mask, with_context=context)  # (B, [CONTEXT-1 +] FUTURE, C, H, W)
-    target = batch[:, CONTEXT - pred.shape[1] + FUTURE : CONTEXT + FUTURE]  # frames 2..20 or 11..20, as pred
-    errors = (pred.float() - target).square()  # in fp32 whatever the autocast dtype
-    loss = future = errors[:, -FUTURE:].mean()
-    if context:
-        loss = future + cfg.context_loss * errors[:, :-FUTURE].mean()
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    scaler.step(optimizer)
-    scaler.update()
-    return future.detach()
 
 
 def check_ranks_agree(model: torch.nn.Module, world: int) -> None:
@@ -379,7 +358,7 @@ def probe_step_seconds(r: Run, batch: torch.Tensor, warmup: int = 2, timed: int 
     times = []
     for _ in range(warmup + timed):
         tic = time.perf_counter()
-        train_step(r.step_model, batch, r.optimizer, r.scaler, r.device, r.precision, r.cfg, mask).item()
+        train_step(r.step_model, batch, r.optimizer, r.scaler, r.device, r.precision, r.cfg.grad_clip, r.cfg.context_loss, mask).item()
         times.append(time.perf_counter() - tic)
     r.model.load_state_dict(saved[0])
     r.optimizer.load_state_dict(saved[1])
@@ -535,7 +514,8 @@ def main(argv: list[str] | None = None) -> None:
         mask = None
         if cfg.model.frame_feedback:
             mask = teacher_mask(step, cfg, cfg.seed * r.world + r.rank, (len(batch), FUTURE - 1)).to(r.device, non_blocking=True)
-        loss = train_step(r.step_model, to_device(batch), r.optimizer, r.scaler, r.device, r.precision, cfg, mask)
+        loss = train_step(r.step_model, to_device(batch), r.optimizer, r.scaler, r.device, r.precision, cfg.grad_clip,
+                          cfg.context_loss, mask)
         loss_sum = loss if loss_sum is None else loss_sum + loss  # stays on the device: no sync per step
         loss_n, done, interval_steps = loss_n + 1, step + 1, interval_steps + 1
         bar.update()

@@ -4,8 +4,8 @@
     python -m convlstm.bench --device cuda     # on a GPU (timings synchronize)
 
 Per layout: `convlstm.predict` on one uint8 clip (the app's and the API's path, clip conversion included), the
-raw model forward on one sequence, batched inference through `convlstm.api.run`, training sequences/s (fwd + bwd
-+ AdamW), parameters, multiply-accumulates and reach as the model measures them (`Seq2Seq.reach`: the pixels per
+raw model forward on one sequence, batched inference through `convlstm.api.run`, training sequences/s (train.py's own
+step: fwd + bwd + clipping + AdamW), parameters, multiply-accumulates and reach as the model measures them (`Seq2Seq.reach`: the pixels per
 step information can move, so the fastest motion the wiring can follow), and the achieved fraction of this
 machine's measured peak. Both run at the precision the API and train.py pick by default (bf16 only where native).
 Timings are medians; run it on an otherwise idle machine.
@@ -26,6 +26,7 @@ from .cli import OneLineParser
 from .data import CONTEXT, FUTURE, fixed_set
 from .model import ModelConfig, Seq2Seq
 from .runtime import DEVICES, DTYPES, autocast, describe_device, pick_device, resolve_precision, synchronize
+from .step import train_step
 
 
 def median_time(fn, repeats: int, device: torch.device) -> float:
@@ -70,15 +71,8 @@ def measure(model: Seq2Seq, device: torch.device, train_batch: int, train_steps:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     batch = torch.from_numpy(np.resize(seqs, (train_batch, *seqs.shape[1:]))).unsqueeze(2).to(device)  # (B, 20, 1, 64, 64)
 
-    def train_step():
-        with autocast(device, precision):
-            pred = model(batch[:, :CONTEXT], FUTURE)
-        loss = F.mse_loss(pred.float(), batch[:, CONTEXT:])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    step_s = median_time(train_step, train_steps, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    step_s = median_time(lambda: train_step(model, batch, opt, scaler, device, precision), train_steps, device)  # train.py's step
     model.eval()
     macs = model.macs_per_sequence(CONTEXT, FUTURE)
     reach = model.reach()

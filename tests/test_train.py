@@ -17,6 +17,7 @@ from convlstm.checkpoint import save_weights
 from convlstm.data import fixed_set
 from convlstm.model import ModelConfig, Seq2Seq
 from convlstm.runtime import native_bf16
+from convlstm.step import train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--hidden", "8", "--kernel-size", "3", "--batch-size", "4", "--val-size", "8", "--warmup", "0.3", "--lr", "3e-3",
@@ -51,7 +52,8 @@ def test_tiny_model_overfits_a_fixed_batch(precision, flags):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     mask = train.teacher_mask(0, cfg, 0, (4, 9)) if cfg.model.frame_feedback else None
-    losses = [train.train_step(model, batch, opt, scaler, torch.device("cpu"), precision, cfg, mask).item() for _ in range(60)]
+    losses = [train_step(model, batch, opt, scaler, torch.device("cpu"), precision, cfg.grad_clip, cfg.context_loss, mask).item()
+              for _ in range(60)]
     # a fresh head starts at the mean frame, near the black frame's error; fitting the batch must beat black frames
     zeros = float(batch[:, 10:].square().mean())
     assert losses[0] > 0.8 * zeros and losses[-1] < 0.7 * zeros, (zeros, losses[0], losses[-1])
@@ -67,7 +69,7 @@ def test_context_loss_trains_its_own_head_and_reports_the_future_mse():
         model = Seq2Seq(cfg.model)
         before = model.context_head.head.weight.detach().clone()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        loss = train.train_step(model, batch, opt, scaler, torch.device("cpu"), "fp32", cfg, None).item()
+        loss = train_step(model, batch, opt, scaler, torch.device("cpu"), "fp32", cfg.grad_clip, cfg.context_loss).item()
         results.append((loss, not torch.equal(before, model.context_head.head.weight), model.encoder[0].conv.weight.detach()))
     (plain, moved_plain, w_plain), (with_context, moved, w_context) = results
     assert plain == with_context  # the same future frames, the same MSE, whatever the weight
