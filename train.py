@@ -40,6 +40,7 @@ from convlstm.checkpoint import load_state, load_model, read_metadata, read_tens
 from convlstm.cli import OneLineParser
 from convlstm.data import CANVAS, CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
 from convlstm.grow import warm_start
+from convlstm.hub import save_model
 from convlstm.model import ModelConfig, Seq2Seq
 from convlstm.runtime import DEVICES, PRECISIONS, describe_device, pick_device, resolve_precision
 from convlstm.step import train_step
@@ -566,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
         save(r, done, curves=False)  # what a resume and the export need first; the plot last, as the least of them
         if cfg.export and (r.out / "best.safetensors").is_file():
             best_model = load_model(r.out / "best.safetensors")
-            save_weights(best_model, cfg.export, best_model.provenance)
+            save_model(best_model, cfg.export, best_model.provenance)  # a .safetensors file, or a Hub-layout folder
             print(f"exported the best weights (val mse {r.best:.1f}) to {cfg.export}")
         if r.rows:
             plots.training_curves(r.rows, r.out / "curves.png")

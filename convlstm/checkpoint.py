@@ -1,5 +1,6 @@
 """Every file a model lives in: weights as safetensors (config and provenance as JSON metadata, so one file
-rebuilds the model) and the training state `last.pt` (model config, weights, optimizer, schedule, scaler, step).
+rebuilds the model), a folder in the Hugging Face layout holding such a file (convlstm/hub.py writes it), and the
+training state `last.pt` (model config, weights, optimizer, schedule, scaler, step).
 
 Both are written through one atomic writer and loaded on the CPU, then moved, so a file saved on one device
 loads on any other.
@@ -15,7 +16,8 @@ from safetensors.torch import save_file
 from .bundled import bundled
 from .model import ModelConfig, Seq2Seq
 
-DEFAULT_WEIGHTS = bundled("weights", "convlstm_mmnist.safetensors")
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"  # a Hugging Face layout folder's config and weights
+DEFAULT_WEIGHTS = bundled("weights", "convlstm-mmnist")  # the shipped weights, in that layout
 
 
 def atomic_write(path: str | Path, write) -> Path:
@@ -37,21 +39,35 @@ def save_weights(model: Seq2Seq, path: str | Path, provenance: dict | None = Non
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
+def weights_file(path: str | Path) -> Path:
+    """The safetensors file of `path`: the file itself, or a Hugging Face layout folder's model.safetensors."""
+    path = Path(path)
+    return path / WEIGHTS_FILE if path.is_dir() else path
+
+
 def _open(path: str | Path):
     """safe_open, with a file that is not safetensors reported as a ValueError that names it."""
     try:
-        return safe_open(str(path), framework="pt", device="cpu")
+        return safe_open(str(weights_file(path)), framework="pt", device="cpu")
     except SafetensorError as e:
         raise ValueError(f"{path} is not a safetensors weights file ({e}); write one with `python train.py --export`") from e
 
 
 def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
-    """(ModelConfig, provenance dict) stored in a weights file, without loading the tensors."""
+    """(ModelConfig, provenance dict) stored in a weights file or folder, without loading the tensors.
+
+    A folder's config.json is the structure; the safetensors metadata must agree with it."""
     with _open(path) as f:
         meta = f.metadata() or {}
     if "config" not in meta:
         raise ValueError(f"{path} carries no model config; write it with convlstm.checkpoint.save_weights")
-    return ModelConfig.from_dict(json.loads(meta["config"])), json.loads(meta.get("provenance", "{}"))
+    config = ModelConfig.from_dict(json.loads(meta["config"]))
+    if Path(path).is_dir():
+        stated = ModelConfig.from_dict(json.loads((Path(path) / CONFIG_FILE).read_text()))
+        if stated != config:
+            raise ValueError(f"{path}: {CONFIG_FILE} ({stated}) disagrees with {WEIGHTS_FILE} ({config}); rewrite the "
+                             "folder with convlstm.hub.save_pretrained")
+    return config, json.loads(meta.get("provenance", "{}"))
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -61,9 +77,10 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> Seq2Seq:
-    """Rebuild the model from one safetensors file (default: the shipped weights), fp32, in eval mode, on `device`."""
+    """Rebuild the model from one safetensors file or Hugging Face layout folder (default: the shipped weights), fp32,
+    in eval mode, on `device`."""
     path = Path(path or DEFAULT_WEIGHTS)
-    if not path.is_file():
+    if not weights_file(path).is_file():
         raise FileNotFoundError(f"no weights at {path}; train some with `python train.py --export {path}`")
     config, provenance = read_metadata(path)
     model = Seq2Seq(config)

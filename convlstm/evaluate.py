@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from . import metrics, plots
 from .api import run
-from .checkpoint import DEFAULT_WEIGHTS, load_model, save_weights
+from .checkpoint import DEFAULT_WEIGHTS, load_model
+from .hub import save_model
 from .cli import OneLineParser
 from .data import (CONTEXT, FUTURE, HELD_OUT_KINDS, HELD_OUT_RADII, NUM_DIGITS, TEST_SEED, fixed_set, generate_set,
                    generate_shapes, load_canonical, load_digits)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
                 "copy_last_mse": summary["copy_last_mse"],
                 **{k: summary[f"model_{k}"] for k in ("mse", "mae", "ssim", "ssim_openstl", "psnr")},
                 "grid": {"n": args.grid_n, "cells": cells, "shapes": shapes}}
-        save_weights(model, args.weights, {**model.provenance, "test": test})
+        save_model(model, args.weights, {**model.provenance, "test": test})  # a folder gets its card rewritten too
         print(f"stored the test numbers in {args.weights}")
 
 

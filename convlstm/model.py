@@ -262,6 +262,25 @@ class Seq2Seq(nn.Module):
         return {"decoder_px_per_step": rate(decoder), "encoder_px_per_step": rate(encoder),
                 "decoder_radii": decoder, "encoder_radii": encoder, "canvas": canvas}
 
+    def save_pretrained(self, folder, provenance: dict | None = None):
+        """Write this model in the Hugging Face layout: config.json, model.safetensors, README.md (convlstm.hub)."""
+        from .hub import save_pretrained  # convlstm.hub imports this module, so it is imported on use
+
+        return save_pretrained(self, folder, provenance)
+
+    @classmethod
+    def from_pretrained(cls, name, device: str = "cpu", revision: str | None = None) -> "Seq2Seq":
+        """A model from a folder in the Hugging Face layout, or from a Hub repo id (convlstm.hub)."""
+        from .hub import from_pretrained
+
+        return from_pretrained(name, device, revision)
+
+    def push_to_hub(self, repo_id: str, private: bool = False, token: str | None = None) -> str:
+        """Upload this model in the Hugging Face layout to a Hub model repo (convlstm.hub)."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self, repo_id, private, token)
+
     def num_parameters(self) -> int:
         """Trainable parameters."""
         return sum(p.numel() for p in self.parameters())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Push the current tree to a Hugging Face Space as one commit, every binary stored as a Git LFS object.
 #
-#     tools/deploy_space.sh https://huggingface.co/spaces/USER/SPACE     # or any git remote, e.g. a local bare repo
+#     tools/deploy_space.sh https://huggingface.co/spaces/USER/SPACE     # or any git remote, e.g. a local bare repo's path
 #
 # The Hub refuses binaries that are not LFS objects anywhere in a Space's history, and this repository keeps
 # its weights, GIFs, PNGs and digit bank as plain blobs. So the Space gets a fresh one-commit snapshot of the
@@ -14,6 +14,10 @@ if [ $# -ne 1 ]; then
   exit 2
 fi
 remote="$1"
+# a plain local path (a bare repository on disk) becomes a file:// URL: git-lfs refuses a remote without a protocol
+if [[ "$remote" != *://* && "$remote" != *@*:* && -d "$remote" ]]; then
+  remote="file://$(cd "$remote" && pwd)"
+fi
 root="$(git rev-parse --show-toplevel)"
 command -v git-lfs >/dev/null || { echo "$0: needs git-lfs (apt-get install git-lfs)" >&2; exit 1; }
 
