@@ -245,6 +245,7 @@ return c ? {frame: Number(c.dataset.frame), frames: Number(root.querySelector('.
             counter: root.querySelector('.counter').textContent, painted: c.dataset.frame !== undefined} : null;"""
 
 
+@pytest.mark.slow
 def test_browser_result_on_arrival_player_slider_and_example(server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -302,6 +303,7 @@ def test_browser_result_on_arrival_player_slider_and_example(server):
         browser.quit()
 
 
+@pytest.mark.slow
 def test_browser_phone_width_has_no_sideways_overflow(server):
     browser = chrome(400)
     try:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from convlstm import load_model
@@ -32,6 +33,7 @@ def land(src: Path, state: Path) -> subprocess.CompletedProcess:
                           env={**os.environ, "NO_COMMIT": "1", "STATE": str(state), "PYTHON": sys.executable})
 
 
+@pytest.mark.slow
 def test_a_lease_trains_to_its_deadline_lands_here_and_the_next_lease_resumes(tmp_path):
     first = tmp_path / "first"
     smoke = lease(first)

@@ -68,6 +68,7 @@ def answered_as_expected(kind: str, message: str, expect: str) -> bool:
     return kind == "ClipError" and expect in message
 
 
+@pytest.mark.slow
 def test_corpus_answers_cleanly_fast_and_in_bounded_memory(written):
     r = subprocess.run([sys.executable, "-c", CHILD, json.dumps({k: v[0] for k, v in written.items()}), str(HEADROOM)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -78,6 +79,7 @@ def test_corpus_answers_cleanly_fast_and_in_bounded_memory(written):
         assert peak < WORKER_PEAK, (name, peak / 2**20)
 
 
+@pytest.mark.slow
 def test_corpus_through_the_live_app(server, written):
     """Each hostile upload gets our message (or a correct result), the server's memory stays bounded, the
     refused-by-size requests leave no files behind, and the server keeps serving."""
@@ -196,6 +198,7 @@ def test_oversize_file_is_refused_before_decoding(tmp_path, sequence):
         clips.read_clip(path, max_bytes=100)
 
 
+@pytest.mark.slow
 def test_fuzz_target_runs_a_minute_without_a_failure(tmp_path):
     """The coverage-guided fuzzer (tests/fuzz_clips.py), seeded with the corpus, for about a minute."""
     r = subprocess.run([sys.executable, "-m", "tests.fuzz_clips", "--seconds", "60", "--work", str(tmp_path)],
@@ -235,6 +238,7 @@ def test_any_bytes_give_a_clip_or_our_error(tmp_path, suffix, magic, body):
     assert clip.frames.dtype == np.float32 and clip.frames.shape[1:] == (64, 64)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=st.integers(0, 10_000), flip=st.integers(0, 10_000))
 def test_damaged_real_files_give_a_clip_or_our_error(tmp_path, sequence, cut, flip):

@@ -39,8 +39,8 @@ def refused(argv: list[str], capsys) -> str:
 
 
 @pytest.mark.parametrize("precision, flags", [
-    ("fp32", []), ("bf16", []), ("fp32", ["--context-head", "--context-loss", "1"]), ("fp32", ["--frame-feedback"]),
-    ("fp32", ["--spread", "3"]),
+    ("fp32", []), ("bf16", []), *[pytest.param("fp32", f, marks=pytest.mark.slow) for f in  # the options: the full run only
+                                  (["--context-head", "--context-loss", "1"], ["--frame-feedback"], ["--spread", "3"])],
 ])
 def test_tiny_model_overfits_a_fixed_batch(precision, flags):
     if precision == "bf16" and not native_bf16(torch.device("cpu")):
@@ -126,6 +126,7 @@ def test_steps_for_a_time_budget():
     assert train.steps_for(10, 2.0, 10.0, 5) == 1  # never zero steps, even when the budget is spent on probing
 
 
+@pytest.mark.slow
 def test_time_budget_sizes_the_schedule_and_exports(tmp_path, capsys):
     train.main(TINY + ["--time-budget", "0.3", "--eval-every", "5", "--out", str(tmp_path / "r"),
                        "--export", str(tmp_path / "e.safetensors")])
@@ -243,6 +244,7 @@ def test_bench_prints_throughput_and_writes_nothing(tmp_path, capsys, workers):
     assert not (tmp_path / "bench").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint(tmp_path):
     proc = subprocess.Popen([sys.executable, "train.py", *TINY, "--steps", "100000", "--eval-every", "1",
                              "--out", str(tmp_path / "r")], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -311,6 +313,7 @@ def test_a_run_saved_without_a_scaler_resumes_under_fp16(tmp_path):
     assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["step"] == 4
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks_on_cpu(tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
     r = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "train.py", *TINY, "--steps", "2",
