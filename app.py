@@ -13,7 +13,7 @@ import numpy as np
 
 from convlstm import clips, forms, guidance, inside, showcase, workdirs
 from convlstm.api import MAX_HORIZON, default_model, split_context
-from convlstm.data import CONTEXT, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
+from convlstm.data import CONTEXT, FREE, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
 from convlstm.evaluate import GATE_RATIO, cell_for, grid_table
 from convlstm.media import FPS
 from convlstm.showcase import CONCURRENCY, KEEP_S, QUEUE_SIZE
@@ -169,6 +169,8 @@ def about() -> str:
     fed = "its own last predicted frame" if c.frame_feedback else "the previous decoder output"
     fold = (f"Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x"
             f"{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU.")
+    reach = model.reach()
+    spread = (f", each cell's input first spread by a depthwise 3x3 convolution at dilation {c.spread}" if c.spread else "")
     grid = p.get("test", {}).get("grid", {})
     speeds = (f"\n\nAcross {NUM_DIGITS[0]}-{NUM_DIGITS[1]} digits and speeds {SPEEDS[0]}-{SPEEDS[1]} (the sliders' range), on {grid['n']} test "
               "sequences per cell: MSE / a black frame's MSE (ratio; below 1 beats a black frame, and the project asks "
@@ -178,7 +180,10 @@ def about() -> str:
 cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of {c.layers}
 decoder cells{start}, each later step fed {fed}, and a Conv3d head with a sigmoid turns every decoder
 output into a frame. {fold}
-Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}, {model.num_parameters():,} parameters.
+Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}{spread}, {model.num_parameters():,} parameters,
+{model.macs_per_sequence() / 1e9:.2f} GMACs a prediction. Measured reach: information moves at most
+**{reach['decoder_px_per_step']:g} px per predicted frame and {reach['encoder_px_per_step']:g} px per context frame**
+(the fastest digits here move {SPEEDS[1] * FREE:.1f} px a frame).
 
 **Training.** {p.get('sequences_seen', 0):,} sequences ({p.get('steps', 0):,} steps, {p.get('precision', '?')}) of
 {p.get('data', 'generated Moving MNIST')}.

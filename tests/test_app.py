@@ -167,6 +167,7 @@ def test_about_reads_numbers_from_the_weights():
     provenance = app.default_model().provenance
     assert f"{provenance['sequences_seen']:,}" in text
     assert app.grid_table(provenance["test"]["grid"]["cells"], provenance["test"]["grid"].get("shapes")) in text
+    assert "**8 px per predicted frame and 4 px per context frame**" in text  # the shipped wiring's measured reach
 
 
 def test_sample_note_says_how_well_the_weights_do_at_that_speed():
