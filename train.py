@@ -7,7 +7,7 @@
     python train.py --out runs/x --resume             # continue a run from its last checkpoint
 
 Model flags (--hidden, --layers, --stem, --frame-feedback, ...) are ModelConfig's fields. A run directory
-holds last.pt (training state), best.safetensors (best validation MSE), metrics.csv, curves.png and sample
+holds last.pt (training state), best.safetensors (best validation MSE, --best-by), metrics.csv, curves.png and sample
 GIFs; --export copies the best weights with their provenance, ready for weights/.
 
 --resume continues with the run's own wiring, batch size, seed and data: changing them is refused. A new
@@ -47,8 +47,9 @@ from convlstm.step import train_step
 
 # what --resume takes from the run: the data stream (changes refused, as are ModelConfig's) and the schedule and
 # loss settings (a flag changes them); every other field belongs to one invocation
-STREAM = ("batch_size", "seed", "speed_min", "speed_max", "digits_min", "digits_max", "shapes")
-BEFORE = {"shapes": 0.0}  # what a field added later meant in runs saved before it existed
+STREAM = ("batch_size", "seed", "speed_min", "speed_max", "digits_min", "digits_max", "shapes", "best_by")
+BEFORE = {"shapes": 0.0, "best_by": "canonical"}  # what a field added later meant in runs saved before it existed
+BEST_BY = {"canonical": "mse", "mixed": "mixed_mse"}  # --best-by: the validation score that picks best.safetensors
 SCHEDULE = ("steps", "lr", "warmup", "weight_decay", "grad_clip", "context_loss", "teacher", "eval_every", "save_every",
             "log_every", "val_size", "val_ssim", "sample_every")
 
@@ -82,6 +83,7 @@ class TrainConfig:
     save_every: int = field(default=1000, metadata={"help": "steps between last.pt and curves.png (also at every stop)"})
     log_every: int = field(default=25, metadata={"help": "steps between reading the loss back from the device"})
     val_size: int = field(default=256, metadata={"help": "sequences in each fixed validation set (canonical, mixed)"})
+    best_by: str = field(default="mixed", metadata={"help": "validation set whose MSE picks best.safetensors: the whole range (the product's score) or canonical", "choices": tuple(BEST_BY)})
     val_ssim: bool = field(default=True, metadata={"help": "compute SSIM at each validation (on the CPU)"})
     eval_batch: int = field(default=0, metadata={"help": "validation batch size (0: api.BATCH = 32 on the CPU, 256 on CUDA)"})
     sample_every: int = field(default=1000, metadata={"help": "steps between sample comparison GIFs"})
@@ -339,7 +341,7 @@ def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict
                       f"--init-from {cfg.out}/best.safetensors to change it")
     stream = {k: (saved[k], v) for k, v in given.items() if k in STREAM and saved[k] != v}
     if stream:
-        raise Refused(f"--resume keeps the run's data stream; refused: {stream} (saved, asked)")
+        raise Refused(f"--resume keeps the run's data stream and best-weights criterion; refused: {stream} (saved, asked)")
     kept = {k: saved[k] for k in STREAM + SCHEDULE + ("init_from",)}
     for k in SCHEDULE:
         if k in given and given[k] != saved[k]:
@@ -425,8 +427,8 @@ def evaluate_and_log(r: Run, done: int, train_mse: float, seq_s: float, writer) 
     if writer:
         for k, v in row.items():
             writer.add_scalar(k, v, done)
-    if scores["mse"] < r.best:
-        r.best = scores["mse"]
+    if scores[BEST_BY[r.cfg.best_by]] < r.best:
+        r.best = scores[BEST_BY[r.cfg.best_by]]
         save_weights(r.model, r.out / "best.safetensors", {
             **r.provenance, "steps": r.before["steps"] + done, "sequences_seen": r.before["sequences_seen"] + row["sequences"],
             "wall_s": row["wall_s"], "validation": scores})

@@ -99,7 +99,8 @@ def test_resume_refuses_a_wiring_or_data_change_and_applies_a_new_lr(tmp_path, c
     train.main(common + ["--stop-at", "2"])
     assert "wiring; refused: {'hidden': (8, 16)}" in refused(common + ["--resume", "--hidden", "16"], capsys)
     assert "frame_feedback" in refused(common + ["--resume", "--frame-feedback"], capsys)
-    assert "data stream; refused: {'batch_size'" in refused(common + ["--resume", "--batch-size", "8"], capsys)
+    assert "best-weights criterion; refused: {'batch_size'" in refused(common + ["--resume", "--batch-size", "8"], capsys)
+    assert "refused: {'best_by': ('mixed', 'canonical')}" in refused(common + ["--resume", "--best-by", "canonical"], capsys)
     train.main(common + ["--resume", "--lr", "1e-4", "--weight-decay", "0.5"])
     err = capsys.readouterr().out
     assert "lr 0.003 -> 0.0001 (applied from step 2)" in err and "weight_decay 0.0 -> 0.5" in err
@@ -134,7 +135,7 @@ def test_time_budget_sizes_the_schedule_and_exports(tmp_path, capsys):
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert state["step"] == state["train_config"]["steps"] >= 1  # a fresh run's schedule ends where the budget does
     assert sizing.endswith(f"-> {state['step']} steps")  # the probe's sizing is the schedule
-    best = state["rows"][[r["val_mse"] for r in state["rows"]].index(state["best"])]
+    best = state["rows"][[r["val_mixed_mse"] for r in state["rows"]].index(state["best"])]  # --best-by mixed, the default
     assert load_model(tmp_path / "e.safetensors").provenance["steps"] == best["step"]  # the best validation's weights
 
 
