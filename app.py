@@ -11,12 +11,12 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from convlstm import clips, forms, guidance, inside, showcase, workdirs
+from convlstm.showcase import forms, guidance, inside, pipeline, workdirs
+from convlstm.upload import clips
 from convlstm.api import MAX_HORIZON, default_model, split_context
 from convlstm.data import CONTEXT, FREE, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
 from convlstm.evaluate import GATE_RATIO, cell_for, grid_table
-from convlstm.media import FPS
-from convlstm.showcase import CONCURRENCY, KEEP_S, QUEUE_SIZE
+from convlstm.showcase.pipeline import CONCURRENCY, KEEP_S, QUEUE_SIZE, asset
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.gif"))
@@ -24,7 +24,7 @@ WORK = Path(tempfile.gettempdir()) / "convlstm-app"  # per-request output folder
 EXPECTS = ("The model knows **bright shapes moving on a black background**, 64x64 grey, 10 frames of context "
            "(uploads are converted; a bright or grey background, or faint shapes, are fixed automatically unless "
            "you untick *Fix the input*).")
-COLOURS = dict(zip(showcase.PREDICTORS, ["#3b82f6", "#f97316"]))  # the curves: the model blue, as its frames
+COLOURS = dict(zip(pipeline.PREDICTORS, ["#3b82f6", "#f97316"]))  # the curves: the model blue, as its frames
 log = logging.getLogger("convlstm.app")
 
 
@@ -54,7 +54,7 @@ def _user_errors(handler):
     return wrapped
 
 
-def _outputs(shown: showcase.Shown, note: str, horizon: int) -> tuple:
+def _outputs(shown: pipeline.Shown, note: str, horizon: int) -> tuple:
     """The handlers' outputs, in the order of OUTPUTS below."""
     if horizon > FUTURE:
         note += f"\n\n**Extrapolation:** frames +{FUTURE + 1} to +{horizon} go past the {FUTURE} steps the model was trained to predict."
@@ -65,10 +65,10 @@ def _outputs(shown: showcase.Shown, note: str, horizon: int) -> tuple:
 def files_for(result: str):
     """The filmstrip and downloads of a result that /sample or /predict_file returned in the last KEEP_S seconds."""
     folder = workdirs.find(WORK, result)
-    if folder is None or not (folder / showcase.ARRAYS).is_file():
+    if folder is None or not (folder / pipeline.ARRAYS).is_file():
         raise gr.Error(f"No result {str(result)[:40]!r} here: pass the result id that /sample or /predict_file returned "
                        f"(results are kept {KEEP_S // 60} minutes).")
-    made = showcase.files(folder)
+    made = pipeline.files(folder)
     return str(made.strip), made.downloads
 
 
@@ -81,7 +81,7 @@ def sample(seed: float, num_digits: float, speed: float, horizon: float):
                             num_digits=num_digits, speed=float(speed))
     note = (f"Sampled seed {seed}: {num_digits} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
             f"context = frames 1-{CONTEXT}, truth = frames {CONTEXT + 1}-{CONTEXT + horizon}.{_measured(num_digits, speed)}")
-    return _outputs(showcase.show(seq[:CONTEXT], seq[CONTEXT:], horizon, _workdir()), note, horizon)
+    return _outputs(pipeline.show(seq[:CONTEXT], seq[CONTEXT:], horizon, _workdir()), note, horizon)
 
 
 def _measured(num_digits: int, speed: float) -> str:
@@ -137,7 +137,7 @@ def predict_file(files, horizon: float, index: float, fix: bool = True):
                 "the other panels what the model reads). Untick *Fix the input* to feed it as it is."
     elif check.problems:
         note += f"\n\n**Far from what the model knows:** {' and '.join(check.problems)}; tick *Fix the input* to correct it."
-    return _outputs(showcase.show(context, truth, horizon, _workdir(), shown_input=given), note, horizon)
+    return _outputs(pipeline.show(context, truth, horizon, _workdir(), shown_input=given), note, horizon)
 
 
 def rerun(source: str, seed, num_digits, speed, horizon, files, index, fix):
@@ -196,72 +196,9 @@ lifted to black and stretched first (unless you untick *Fix the input*), and the
 """
 
 
-# The frame player: one sprite of palette frames (see showcase.player_payload) drawn on a canvas, so play/pause
-# and the scrubber never ask the server for anything; labels are page text, so nothing covers the pictures.
-PLAYER_HTML = """<div class="player">${value ? `
-<div class="heads" style="grid-template-columns: repeat(${value.columns.length}, 1fr)">${value.columns.map(c => `<span>${c}</span>`).join('')}</div>
-<canvas width="${value.width * 3}" height="${value.height * 3}"></canvas>
-<div class="controls"><button class="play" type="button" aria-label="Pause">&#10074;&#10074;</button>
-<input class="scrub" type="range" min="0" max="${value.frames - 1}" value="0" aria-label="Frame">
-<span class="counter"></span></div>` : `<p class="waiting">Predicting&hellip;</p>`}</div>"""
-PLAYER_CSS = """
-.player canvas { width: 100%; height: auto; display: block; image-rendering: pixelated; border-radius: 6px; background: #141414; }
-.heads { display: grid; font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
-.heads span { overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
-.controls { display: flex; align-items: center; gap: 8px; margin-top: 6px; flex-wrap: wrap; }
-.controls .scrub { flex: 1 1 140px; min-width: 0; accent-color: var(--color-accent); }
-.controls .counter { flex: 1 0 100%; font-size: 0.9em; font-variant-numeric: tabular-nums; color: var(--body-text-color); }
-.controls .play { min-width: 2.6em; padding: 4px 10px; border-radius: 6px; border: 1px solid var(--border-color-primary);
-                  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); cursor: pointer; }
-.waiting { color: var(--body-text-color-subdued); padding: 2em 0; text-align: center; }
-"""
-PLAYER_JS = """
-const state = {k: 0, playing: true, img: null, src: null};
-const part = (q) => element.querySelector(q);
-function draw() {
-  const v = props.value, canvas = part('canvas');
-  if (!v || !canvas || !state.img || !state.img.complete) return;
-  const g = canvas.getContext('2d');
-  g.imageSmoothingEnabled = false;
-  g.drawImage(state.img, 0, state.k * v.height, v.width, v.height, 0, 0, canvas.width, canvas.height);
-  canvas.dataset.frame = state.k;
-  part('.scrub').value = state.k;
-  part('.counter').textContent = `frame ${state.k + 1}/${v.frames}: ${v.labels[state.k]}`;
-  const play = part('.play');
-  play.innerHTML = state.playing ? '&#10074;&#10074;' : '&#9654;';
-  play.setAttribute('aria-label', state.playing ? 'Pause' : 'Play');
-}
-function load() {
-  const v = props.value;
-  if (v && v.sprite !== state.src) {
-    state.src = v.sprite; state.k = 0; state.img = new Image();
-    state.img.onload = draw; state.img.src = v.sprite;
-  }
-  draw();
-}
-watch('value', load);
-load();
-setInterval(() => {
-  const v = props.value;
-  if (state.playing && v && state.img && state.img.complete) { state.k = (state.k + 1) % v.frames; draw(); }
-}, 1000 / FPS);
-element.addEventListener('click', (e) => { if (e.target.closest('.play')) { state.playing = !state.playing; draw(); } });
-element.addEventListener('input', (e) => {
-  if (e.target.matches('.scrub')) { state.playing = false; state.k = Number(e.target.value); draw(); }
-});
-""".replace("FPS", str(FPS))
-# Phones: no sideways scrolling; the table and filmstrip shrink or scroll inside their own box.
-PAGE_CSS = """
-.gradio-container { max-width: 1180px !important; }
-#filmstrip img { width: 100%; height: auto; image-rendering: pixelated; }
-#examples .thumbnail-item img { image-rendering: pixelated; }
-body { overflow-x: hidden; }
-"""
-
-
 def player(label: str, elem_id: str) -> gr.HTML:
-    return gr.HTML(None, label=label, html_template=PLAYER_HTML, css_template=PLAYER_CSS, js_on_load=PLAYER_JS,
-                   elem_id=elem_id, show_label=False)
+    return gr.HTML(None, label=label, html_template=asset("player.html"), css_template=asset("player.css"),
+                   js_on_load=asset("player.js"), elem_id=elem_id, show_label=False)
 
 
 with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as demo:
@@ -299,7 +236,7 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
                                color_map=COLOURS, min_width=280, elem_id="mse-plot")
         ssim_plot = gr.LinePlot(x="frames ahead", y="SSIM", color="predictor", label="SSIM (higher is better)",
                                 color_map=COLOURS, min_width=280)
-        table = gr.Dataframe(headers=["metric", *showcase.PREDICTORS], label="Metrics (mean over the horizon)",
+        table = gr.Dataframe(headers=["metric", *pipeline.PREDICTORS], label="Metrics (mean over the horizon)",
                              min_width=280, wrap=True, column_widths=["40%", "30%", "30%"])
     with gr.Accordion("Inside the ConvLSTM", open=True), gr.Row():
         gr.Markdown(inside.EXPLAINED, min_width=280)
@@ -344,4 +281,4 @@ demo.queue(max_size=QUEUE_SIZE)
 
 if __name__ == "__main__":
     # host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them); nothing is hard-coded
-    demo.launch(max_file_size=clips.MAX_BYTES, ssr_mode=False, theme=gr.themes.Soft(), css=PAGE_CSS)
+    demo.launch(max_file_size=clips.MAX_BYTES, ssr_mode=False, theme=gr.themes.Soft(), css=asset("page.css"))

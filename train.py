@@ -6,7 +6,7 @@
     torchrun --nproc_per_node=4 train.py --batch-size 16     # DDP; --batch-size is per rank
     python train.py --out runs/x --resume             # continue a run from its last checkpoint
 
-Model flags (--hidden, --layers, --stem, --frame-feedback, ...) are ModelConfig's fields. A run directory
+Model flags (--hidden, --layers, --spread, --frame-feedback, ...) are ModelConfig's fields. A run directory
 holds last.pt (training state), best.safetensors (best validation MSE, --best-by), metrics.csv, curves.png and sample
 GIFs; --export copies the best weights with their provenance, ready for weights/.
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import clips
+from .upload import clips
 from .checkpoint import load_model
 from .data import CONTEXT, FUTURE
 from .model import Seq2Seq

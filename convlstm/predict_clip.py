@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import clips, media
+from . import media
+from .upload import clips
 from .api import MAX_HORIZON, default_model, predict, split_context
 from .checkpoint import load_model
 from .cli import OneLineParser

@@ -41,6 +41,6 @@ def server():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    max_file_size=app.clips.MAX_BYTES, ssr_mode=False, css=app.PAGE_CSS)
+                    max_file_size=app.clips.MAX_BYTES, ssr_mode=False, css=app.asset("page.css"))
     yield f"http://127.0.0.1:{port}/"
     app.demo.close()

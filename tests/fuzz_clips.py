@@ -25,7 +25,7 @@ MAX_SEED = 256 * 2**10  # bytes: bigger corpus files are left out of the seeds, 
 
 def as_upload(data: bytes, folder: Path) -> Path:
     """A fuzz input as an upload file in folder: the first byte picks the suffix."""
-    from convlstm.clips import SUFFIXES
+    from convlstm.upload.clips import SUFFIXES
 
     suffix = SUFFIXES[data[0] % len(SUFFIXES)] if data else ".gif"
     path = folder / f"upload{suffix}"
@@ -37,7 +37,7 @@ def _seeds(folder: Path) -> None:
     """The hostile corpus (and the findings so far) as fuzz inputs."""
     import numpy as np
 
-    from convlstm.clips import SUFFIXES
+    from convlstm.upload.clips import SUFFIXES
     from convlstm.data import generate_sequence, load_digits
     from tests.hostile_corpus import write
 
@@ -57,8 +57,8 @@ def _fuzz(work: Path, flags: list[str]) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["convlstm", "PIL"]):
-        from convlstm import clips, decode, headers
-        from convlstm.limits import MAX_SECONDS
+        from convlstm.upload import clips, decode, headers
+        from convlstm.upload.limits import MAX_SECONDS
     package = str(Path(clips.__file__).parent)
 
     def one_input(data: bytes) -> None:
@@ -95,7 +95,7 @@ def main() -> None:
     if args.child:
         _fuzz(args.work, flags)
         return
-    from convlstm.limits import MAX_MEMORY, MAX_SECONDS
+    from convlstm.upload.limits import MAX_MEMORY, MAX_SECONDS
 
     work = args.work or Path(tempfile.mkdtemp(prefix="fuzz-clips-"))
     (work / "seeds").mkdir(parents=True, exist_ok=True)

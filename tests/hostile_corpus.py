@@ -13,8 +13,8 @@ import av
 import imageio.v3 as iio
 import numpy as np
 
-from convlstm import clips
-from convlstm.limits import MAX_FILES, MAX_REQUEST_BYTES
+from convlstm.upload import clips
+from convlstm.upload.limits import MAX_FILES, MAX_REQUEST_BYTES
 
 
 def gif_bytes(frames: np.ndarray) -> bytes:

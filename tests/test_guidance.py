@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from convlstm import clips, guidance
+from convlstm.showcase import guidance
+from convlstm.upload import clips
 from convlstm.data import generate_sequence, load_digits
 
 

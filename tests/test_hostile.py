@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convlstm import clips, sandbox, workdirs
-from convlstm.limits import MAX_SECONDS
+from convlstm.showcase import workdirs
+from convlstm.upload import clips, sandbox
+from convlstm.upload.limits import MAX_SECONDS
 from fuzz_clips import as_upload
 from hostile_corpus import gif_bytes, write
 
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from convlstm import clips, sandbox
+from convlstm.upload import clips, sandbox
 with open("/proc/self/status") as f:
     vm = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize"))
 limit = vm + int(sys.argv[2])

@@ -3,6 +3,7 @@ import importlib
 import os
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -45,7 +46,13 @@ def test_pip_install_runs_the_api_and_the_console_scripts_from_outside_the_check
                             capture_output=True, text=True, check=True).stdout.strip()
     # the dependencies are this test venv's (no second torch download); the package itself is installed for real
     Path(target, "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    r = subprocess.run([bin_dir / "pip", "install", "-q", "--no-deps", str(ROOT)], capture_output=True, text=True, timeout=600)
+    source = tmp_path / "source"  # a copy of what the wheel is built from: pip builds in-tree, leaving build/ behind
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source)
+    for name in ("convlstm", "weights", "assets"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    r = subprocess.run([bin_dir / "pip", "install", "-q", "--no-deps", str(source)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     away = tmp_path / "elsewhere"
     away.mkdir()
@@ -63,3 +70,12 @@ def test_pip_install_runs_the_api_and_the_console_scripts_from_outside_the_check
     assert r.returncode == 0 and (away / "p.gif").is_file(), r.stderr[-2000:]
     r = subprocess.run([bin_dir / "convlstm-evaluate", "--n", "0"], cwd=away, capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "--n must be >= 1" in r.stderr
+
+
+def test_the_upload_door_imports_no_torch():
+    """The sandboxed decoding worker imports convlstm.upload; torch there would eat most of its memory cap."""
+    code = ("import sys, pkgutil, importlib, convlstm.upload as door; "
+            "[importlib.import_module(f'convlstm.upload.{m.name}') for m in pkgutil.iter_modules(door.__path__)]; "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))[:3]")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-1500:]

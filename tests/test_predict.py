@@ -5,7 +5,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from convlstm import clips, media, predict
+from convlstm import media, predict
+from convlstm.upload import clips
 from convlstm.api import split_context
 
 

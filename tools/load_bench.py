@@ -3,8 +3,8 @@
     python -m tools.load_bench                 # starts `python app.py` on a free loopback port, then measures
     python -m tools.load_bench --requests 40   # more sequential requests for steadier percentiles
 
-1. Handler breakdown in this process: convlstm.showcase.show, all of /sample's work (model, players, scores, the
-   arrays left for /files), and convlstm.showcase.files, all of /files' (downloads, filmstrip).
+1. Handler breakdown in this process: convlstm.pipeline.show, all of /sample's work (model, players, scores, the
+   arrays left for /files), and convlstm.pipeline.files, all of /files' (downloads, filmstrip).
 2. End to end: sequential /sample requests through gradio_client against the real server, p50 / p95, then /sample
    followed by /files (what the page does: the files arrive after the result), with the client's file downloads.
 3. A burst of 3 x (concurrency + queue size) simultaneous jobs: served, refused ("queue is full"), latency,
@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from gradio_client import Client
 
-from convlstm import sandbox, showcase
+from convlstm.showcase import pipeline
+from convlstm.upload import sandbox
 from convlstm.api import default_model
 from convlstm.data import CONTEXT, generate_sequence, load_digits
 from convlstm.runtime import describe_cpu
@@ -39,14 +40,14 @@ def percentiles(seconds: list[float]) -> str:
 
 
 def handler_breakdown(horizon: int, repeats: int) -> None:
-    """Median milliseconds per stage of showcase.show (/sample's work) and showcase.files (/files'), in this process."""
+    """Median milliseconds per stage of pipeline.show (/sample's work) and pipeline.files (/files'), in this process."""
     digits, model = load_digits("test"), default_model()
     rows = []
     for seed in range(repeats + 1):
         seq = generate_sequence(np.random.default_rng(seed), digits, num_frames=CONTEXT + horizon)
         with tempfile.TemporaryDirectory() as out:
-            shown = showcase.show(seq[:CONTEXT], seq[CONTEXT:], horizon, Path(out), model=model)
-            rows.append((shown.timings, showcase.files(Path(out)).timings))
+            shown = pipeline.show(seq[:CONTEXT], seq[CONTEXT:], horizon, Path(out), model=model)
+            rows.append((shown.timings, pipeline.files(Path(out)).timings))
     rows = rows[1:]  # the first call warms up the model
     for name, i in (("/sample", 0), ("/files", 1)):
         stages = {k: np.median([r[i][k] for r in rows]) * 1e3 for k in rows[0][i]}
@@ -57,7 +58,7 @@ def handler_breakdown(horizon: int, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20, help="sequential /sample requests for p50/p95")
-    parser.add_argument("--jobs", type=int, default=3 * (showcase.CONCURRENCY + showcase.QUEUE_SIZE))
+    parser.add_argument("--jobs", type=int, default=3 * (pipeline.CONCURRENCY + pipeline.QUEUE_SIZE))
     parser.add_argument("--horizon", type=int, default=10)
     args = parser.parse_args()
     print(f"CPU: {describe_cpu()}")

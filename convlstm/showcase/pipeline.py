@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import inside, media
-from .api import default_model, predict
-from .metrics import all_per_step
+from .. import media
+from . import inside
+from ..api import default_model, predict
+from ..metrics import all_per_step
 
 CONCURRENCY = 2  # model calls at once: the 2 vCPUs of a free Space
 QUEUE_SIZE = 16  # requests waiting beyond those; more are refused at once with "queue is full"
@@ -49,7 +50,12 @@ def player_payload(panels: np.ndarray, labels: list[str], columns: tuple[str, ..
     """What the page's frame player needs: a sprite of palette frames (T, h, w), the frame size, labels, headings."""
     n, h, w = panels.shape
     return {"sprite": media.sprite(panels), "frames": n, "width": w, "height": h, "labels": labels,
-            "columns": list(columns)}
+            "columns": list(columns), "fps": media.FPS}
+
+
+def asset(name: str) -> str:
+    """The text of one of the page's files beside this module: player.html / .css / .js, page.css."""
+    return (Path(__file__).parent / name).read_text()
 
 
 def _scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:

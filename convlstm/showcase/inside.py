@@ -8,7 +8,7 @@ channels of that layer that vary most over the run (blue positive, orange negati
 """
 import numpy as np
 
-from .media import BG, BLUE, GREY, ORANGE, ramp
+from ..media import BG, BLUE, GREY, ORANGE, ramp
 
 HIDDEN = 3  # hidden channels shown per layer
 ZOOM = 4  # the 16x16 cell maps are upscaled 4x to the size of a 64x64 frame
