@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .bundled import bundled
-from .upload.frames import CANVAS  # the frame side, shared with the upload preprocessing
+from .upload.resize import CANVAS  # the frame side, shared with the upload preprocessing
 
 DIGIT = 28  # MNIST digit side in pixels
 FREE = CANVAS - DIGIT  # the top-left corner ranges over 0..FREE pixels

@@ -3,7 +3,7 @@
     python -m tests.fuzz_clips --seconds 3600     # the long run; tests/test_hostile.py runs 60 s in CI
 
 Each input is one upload: its first byte picks the file suffix, the rest is the file. The door runs in the
-fuzzing process itself, so coverage sees the parsers: the in-process checks (sniff, headers.check), then
+fuzzing process itself, so coverage sees the parsers: the in-process checks (sniff, structure.check), then
 the readers the sandboxed worker runs (decode.decode). A failure is an exception raised in our own code
 (convlstm/) other than ClipError, a MemoryError, a run past MAX_SECONDS (libFuzzer's -timeout) or memory past
 the worker's cap (-rss_limit_mb); decoders' own exceptions are the "could not decode it" answer. libFuzzer
@@ -57,7 +57,7 @@ def _fuzz(work: Path, flags: list[str]) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["convlstm", "PIL"]):
-        from convlstm.upload import clips, decode, headers
+        from convlstm.upload import clips, readers, structure
         from convlstm.upload.limits import MAX_SECONDS
     package = str(Path(clips.__file__).parent)
 
@@ -66,8 +66,8 @@ def _fuzz(work: Path, flags: list[str]) -> None:
         tic = time.monotonic()
         try:
             kind = clips.sniff(path)
-            headers.check(path, kind, 0)
-            decode.decode([path], [kind], 0)
+            structure.check(path, kind, 0)
+            readers.decode([path], [kind], 0)
         except clips.ClipError:
             pass
         except MemoryError:

@@ -2,8 +2,8 @@
 
 Every upload is hostile until checked. In the server's own process we check the request as a whole
 (files, bytes), each file's size, its format by content (magic bytes, not the name) and its structure
-(headers.py: declared dimensions, frames, blocks, metadata). Only then is it decoded, in a sandboxed
-worker process (sandbox.py) capped in memory and time, whose readers (decode.py) check every decoded
+(structure.py: declared dimensions, frames, blocks, metadata). Only then is it decoded, in a sandboxed
+worker process (sandbox.py) capped in memory and time, whose readers (readers.py) check every decoded
 frame and shrink it to 64x64 grey before the next, so memory holds one full-size frame at a time. Anything
 wrong becomes a ClipError whose message says what was wrong and what is accepted.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import headers, sandbox
-from .frames import CANVAS, COLOURS, describe, shrink
+from . import sandbox, structure
+from .resize import CANVAS, COLOURS, describe, shrink
 from .limits import (ACCEPTED, MAX_BYTES, MAX_FILES, MAX_FRAMES, MAX_MEMORY, MAX_REQUEST_BYTES, MAX_SECONDS,
                      MAX_SIDE, ClipError)
 
@@ -31,7 +31,7 @@ KINDS = {
 }
 SUFFIXES = tuple(s for _, suffixes in KINDS.values() for s in suffixes)
 IMAGE_KINDS = ("PNG", "JPEG")
-WORKER = f"{__package__}.decode:handle"
+WORKER = f"{__package__}.readers:handle"
 CAPS = sandbox.Caps(memory=MAX_MEMORY, cpu_s=MAX_SECONDS, wall_s=MAX_SECONDS,
                     reply=2**16 + (MAX_FRAMES + 1) * CANVAS * CANVAS)
 
@@ -45,7 +45,7 @@ class Clip:
 def to_model_frames(array: np.ndarray) -> Clip:
     """The one preprocessing step, for frames already in memory: (T, H, W) or (T, H, W, C) -> 64x64 grey Clip.
 
-    Accepts uint8 (or other integers in 0-255), bool and floats in [0, 1]; see frames.py for the rest.
+    Accepts uint8 (or other integers in 0-255), bool and floats in [0, 1]; see resize.py for the rest.
     """
     a = np.asarray(array)
     if a.ndim == 3:
@@ -111,7 +111,7 @@ def prepare(source: str | Path | list, index: int = 0, max_bytes: int = MAX_BYTE
             raise ClipError(f"{paths[0].name}: the sequence index applies only to canonical (T, N, H, W) .npy files; "
                             "set it to 0")
         for p, kind in zip(paths, kinds):
-            headers.check(p, kind, index)
+            structure.check(p, kind, index)
     except ClipError:
         raise
     except Exception as e:  # a header too broken to parse

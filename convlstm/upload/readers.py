@@ -1,7 +1,7 @@
 """Decoding, as run inside the sandboxed worker: every reader checks each decoded frame's real size,
 charges it to the clip's running budget, and shrinks it to 64x64 before the next frame is decoded.
 
-The structural checks in headers.py ran first, in the server; these checks hold even where a header lied
+The structural checks in structure.py ran first, in the server; these checks hold even where a header lied
 (a GIF frame placed far off its screen, a video changing resolution mid-stream).
 """
 from itertools import count
@@ -11,8 +11,8 @@ import av
 import numpy as np
 from PIL import Image
 
-from .frames import CANVAS, COLOURS, describe, shrink
-from .headers import NpyLayout, check_pixels, npy_layout
+from .resize import CANVAS, COLOURS, describe, shrink
+from .structure import NpyLayout, check_pixels, npy_layout
 from .limits import ACCEPTED, MAX_FRAMES, MAX_MEMORY, MAX_SIDE, ClipError
 
 PILLOW_COLOURS = {"1": "black-and-white", "L": "grey", "LA": "grey+alpha", "La": "grey+alpha", "P": "palette colour",
