@@ -50,6 +50,14 @@ def evaluate(model, frames: np.ndarray, horizon: int, precision: str = "auto") -
     return results
 
 
+def _cell(model, seqs: np.ndarray, precision: str, **where) -> dict:
+    """One grid cell: 10 -> 10 MSE of float (n, 20, 64, 64) sequences beside their zeros baseline, labelled by `where`."""
+    truth = seqs[:, CONTEXT:]
+    mse = float(metrics.mse_per_step(run(model, seqs[:, :CONTEXT], FUTURE, precision), truth).mean())
+    zeros = float(metrics.mse_per_step(np.zeros_like(truth), truth).mean())
+    return {**where, "mse": mse, "zeros_mse": zeros, "ratio": mse / zeros}
+
+
 def grid(model, n: int, precision: str = "auto") -> list[dict]:
     """10 -> 10 MSE per (digits, speed) cell on n fixed test sequences each, beside that cell's zeros baseline."""
     cells = []
@@ -57,10 +65,7 @@ def grid(model, n: int, precision: str = "auto") -> list[dict]:
         for k, speed in enumerate(GRID_SPEEDS):
             rng = np.random.default_rng([TEST_SEED, d, k])  # a fixed set per cell
             seqs = generate_set(rng, load_digits("test"), n, num_frames=CONTEXT + FUTURE, num_digits=d, speed=speed)
-            truth = seqs[:, CONTEXT:]
-            mse = float(metrics.mse_per_step(run(model, seqs[:, :CONTEXT], FUTURE, precision), truth).mean())
-            zeros = float(metrics.mse_per_step(np.zeros_like(truth), truth).mean())
-            cells.append({"digits": d, "speed": speed, "mse": mse, "zeros_mse": zeros, "ratio": mse / zeros})
+            cells.append(_cell(model, seqs, precision, digits=d, speed=speed))
     return cells
 
 
@@ -71,10 +76,7 @@ def shapes_row(model, n: int, precision: str = "auto") -> list[dict]:
         rng = np.random.default_rng([TEST_SEED, 0, k])  # digits 0: the shapes row's own fixed sets
         seqs = np.stack([generate_shapes(rng, CONTEXT + FUTURE, int(rng.integers(NUM_DIGITS[0], NUM_DIGITS[1] + 1)), speed,
                                          HELD_OUT_KINDS, HELD_OUT_RADII) for _ in range(n)]) / np.float32(255)
-        truth = seqs[:, CONTEXT:]
-        mse = float(metrics.mse_per_step(run(model, seqs[:, :CONTEXT], FUTURE, precision), truth).mean())
-        zeros = float(metrics.mse_per_step(np.zeros_like(truth), truth).mean())
-        cells.append({"speed": speed, "mse": mse, "zeros_mse": zeros, "ratio": mse / zeros})
+        cells.append(_cell(model, seqs, precision, speed=speed))
     return cells
 
 

@@ -26,6 +26,13 @@ def _cell_input(config: ModelConfig, part: str, layer: int) -> tuple[int, bool]:
     return (config.patch_channels, False) if from_stem else (config.hidden, True)
 
 
+def _kept(old: ModelConfig, new: ModelConfig, part: str, layer: int) -> torch.Tensor:
+    """Where the trained cell's [input, own h] channels sit among the grown cell's, as the cell concatenates them."""
+    cin_old, _ = _cell_input(old, part, layer)
+    cin_new, _ = _cell_input(new, part, layer)
+    return torch.cat([torch.arange(cin_old), cin_new + torch.arange(old.hidden)])
+
+
 def _grow_cell(mine: torch.Tensor, theirs: torch.Tensor, old: ModelConfig, new: ModelConfig, part: str, layer: int) -> torch.Tensor:
     """A cell's conv weight (4H, Cin + H, K, K) or bias (4H,) holding the trained (4h, cin + h, k, k) or (4h,)."""
     h, big = old.hidden, new.hidden
@@ -34,9 +41,8 @@ def _grow_cell(mine: torch.Tensor, theirs: torch.Tensor, old: ModelConfig, new: 
         out = mine.clone()
         out[rows] = theirs
         return out
-    cin_old, hidden_in = _cell_input(old, part, layer)
-    cin_new, _ = _cell_input(new, part, layer)
-    cols = torch.cat([torch.arange(cin_old), cin_new + torch.arange(h)])  # [input, own h] as the cell concatenates them
+    cin_new, hidden_in = _cell_input(new, part, layer)
+    cols = _kept(old, new, part, layer)
     silent = [cin_new + torch.arange(h, big)] + ([torch.arange(h, big)] if hidden_in else [])
     out = mine.clone()
     out[:, torch.cat(silent)] = 0  # new hidden channels start with no effect on anything downstream
@@ -49,10 +55,8 @@ def _grow_cell(mine: torch.Tensor, theirs: torch.Tensor, old: ModelConfig, new: 
 
 def _grow_spread(mine: torch.Tensor, theirs: torch.Tensor, old: ModelConfig, new: ModelConfig, part: str, layer: int) -> torch.Tensor:
     """A cell's depthwise spread (Cin + H, 1, 3, 3) holding the trained (cin + h, 1, 3, 3); new channels spread nothing."""
-    cin_old, _ = _cell_input(old, part, layer)
-    cin_new, _ = _cell_input(new, part, layer)
     out = torch.zeros_like(mine)
-    out[torch.cat([torch.arange(cin_old), cin_new + torch.arange(old.hidden)])] = theirs  # [input, own h] channels
+    out[_kept(old, new, part, layer)] = theirs
     return out
 
 
