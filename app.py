@@ -3,20 +3,25 @@ ConvLSTM's future beside the truth, and what its gates do while it predicts.
 
     python app.py        # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; Hugging Face Spaces runs it as is
 """
+import asyncio
 import functools
+import inspect
 import logging
 import tempfile
+import threading
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
 
-from convlstm.showcase import forms, guidance, inside, pipeline, workdirs
+from convlstm.showcase import forms, guard, inside, pipeline, workdirs
 from convlstm.upload import clips
-from convlstm.api import MAX_HORIZON, default_model, split_context
+from convlstm.api import MAX_HORIZON, default_model, prepare_clip
 from convlstm.data import CONTEXT, FREE, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
 from convlstm.evaluate import GATE_RATIO, cell_for, grid_table
-from convlstm.showcase.pipeline import CONCURRENCY, KEEP_S, QUEUE_SIZE, asset
+from convlstm.showcase.pipeline import CONCURRENCY, FILE_SLOTS, KEEP_S, QUEUE_SIZE, SESSIONS, asset
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.gif"))
@@ -24,6 +29,7 @@ WORK = Path(tempfile.gettempdir()) / "convlstm-app"  # per-request output folder
 EXPECTS = ("The model knows **bright shapes moving on a black background**, 64x64 grey, 10 frames of context "
            "(uploads are converted; a bright or grey background, or faint shapes, are fixed automatically unless "
            "you untick *Fix the input*).")
+MAX_SEED = 2**32 - 1  # numpy seeds any integer, but a 300-digit seed helps nobody
 COLOURS = dict(zip(pipeline.PREDICTORS, ["#3b82f6", "#f97316"]))  # the curves: the model blue, as its frames
 log = logging.getLogger("convlstm.app")
 
@@ -44,14 +50,33 @@ def _form(value, name: str, low: float, high: float | None = None, whole: bool =
 def _user_errors(handler):
     """A user's mistake (gr.Error) is logged as one line, without a traceback, and shown to the user as is."""
     @functools.wraps(handler)
-    def wrapped(*args):
+    def wrapped(*args, **kwargs):
         try:
-            return handler(*args)
+            return handler(*args, **kwargs)
         except gr.Error as e:
             log.warning("%s refused: %s", handler.__name__, e.message)
             e.print_exception = False
             raise
     return wrapped
+
+
+def _cancellable(handler):
+    """The listener for a handler that decodes uploads: it runs in a thread with a cancel flag.
+
+    Gradio's cancel (and a closed tab) cancels the task awaiting the handler and frees its slot at once, but no
+    thread can be stopped from outside: the flag kills the handler's decoding worker within 50 ms instead, so a
+    flood of cancelled uploads never leaves decoders running beyond the slots."""
+    @functools.wraps(handler)
+    async def listener(*args):
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(handler, *args, cancel=cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+    shown = inspect.signature(handler)  # what Gradio reads to fill the arguments: all but the flag, which is ours
+    listener.__signature__ = shown.replace(parameters=[p for p in shown.parameters.values() if p.name != "cancel"])
+    return listener
 
 
 def _outputs(shown: pipeline.Shown, note: str, horizon: int) -> tuple:
@@ -75,7 +100,7 @@ def files_for(result: str):
 @_user_errors
 def sample(seed: float, num_digits: float, speed: float, horizon: float):
     """A new MovingMNIST sequence from the test digits, and the model's prediction of it."""
-    seed, num_digits, horizon = _form(seed, "seed", 0), _form(num_digits, "digits", *NUM_DIGITS), _form(horizon, "horizon", 1, MAX_HORIZON)
+    seed, num_digits, horizon = _form(seed, "seed", 0, MAX_SEED), _form(num_digits, "digits", *NUM_DIGITS), _form(horizon, "horizon", 1, MAX_HORIZON)
     speed = _form(speed, "speed", *SPEEDS, whole=False)
     seq = generate_sequence(np.random.default_rng(seed), load_digits("test"), num_frames=CONTEXT + horizon,
                             num_digits=num_digits, speed=float(speed))
@@ -100,10 +125,11 @@ def _measured(num_digits: int, speed: float) -> str:
 
 
 @_user_errors
-def predict_file(files, horizon: float, index: float, fix: bool = True):
+def predict_file(files, horizon: float, index: float, fix: bool = True, cancel: threading.Event | None = None):
     """An uploaded clip (or image frames): the first 10 frames are context, what follows is the truth.
 
-    fix: invert / lift / stretch a clip that is far from bright-on-black (see convlstm.guidance).
+    fix: invert / lift / stretch a clip that is far from bright-on-black (convlstm.upload.fix), as everywhere.
+    cancel: set when the request is cancelled; decoding stops and nothing more is computed.
     """
     horizon = _form(horizon, "horizon", 1, MAX_HORIZON)
     index = _form(0 if index is None else index, "sequence index", 0)
@@ -111,46 +137,32 @@ def predict_file(files, horizon: float, index: float, fix: bool = True):
         raise gr.Error(f"Upload a clip first: {clips.ACCEPTED}.")
     paths = [Path(f) for f in (files if isinstance(files, list) else [files])]
     try:
-        clips.admit_upload(paths)
-        clip = clips.read_clip(paths, index)
+        clip = clips.read_clip(paths, index, cancel=cancel)
     except clips.ClipError as e:
         raise gr.Error(str(e)) from None
-    context, truth = split_context(clip.frames)
-    n_ctx = len(context)
-    note = f"{clip.note}; context = frames 1-{n_ctx}"
-    if truth is None:
-        note += "; no frames after the context, so there is no ground truth to compare with."
-    else:
-        used = min(len(truth), horizon)
-        note += f", truth = frames {n_ctx + 1}-{n_ctx + used}"
-        if len(truth) > horizon:
-            note += f"; frames {n_ctx + horizon + 1}-{len(clip.frames)} lie past the horizon and are not used"
-        note += "."
-    if n_ctx < CONTEXT:
-        note += f" (The model was trained on {CONTEXT} context frames; fewer also work.)"
-    check = guidance.assess(context)
-    given = None
-    if check.problems and fix:
-        given, context = context, check.apply(context)
-        truth = None if truth is None else check.apply(truth)
-        note += f"\n\n**Input fixed:** {check.note}, so it looks like what the model knows (Input shows the clip as given, " \
-                "the other panels what the model reads). Untick *Fix the input* to feed it as it is."
-    elif check.problems:
-        note += f"\n\n**Far from what the model knows:** {' and '.join(check.problems)}; tick *Fix the input* to correct it."
-    return _outputs(pipeline.show(context, truth, horizon, _workdir(), shown_input=given), note, horizon)
+    if cancel is not None and cancel.is_set():
+        raise gr.Error("Cancelled.")
+    ready = prepare_clip(clip, horizon, fix=bool(fix))
+    note = ready.note
+    if ready.given is not None:
+        note += (" Input shows the clip as given, the other panels what the model reads; untick *Fix the input* to feed "
+                 "it as it is.")
+    elif ready.fix.problems:
+        note += " Tick *Fix the input* to correct it."
+    return _outputs(pipeline.show(ready.context, ready.truth, horizon, _workdir(), shown_input=ready.given), note, horizon)
 
 
-def rerun(source: str, seed, num_digits, speed, horizon, files, index, fix):
+def rerun(source: str, seed, num_digits, speed, horizon, files, index, fix, cancel: threading.Event | None = None):
     """Re-run the current input (the last sampled sequence or the uploaded clip) after a slider moved."""
     if source == "upload" and files:
-        return predict_file(files, horizon, index, fix)
+        return predict_file(files, horizon, index, fix, cancel=cancel)
     return sample(seed, num_digits, speed, horizon)
 
 
-def pick_example(horizon, fix, evt: gr.SelectData):
+def pick_example(horizon, fix, evt: gr.SelectData, cancel: threading.Event | None = None):
     """A click on a ready sequence: load it as the upload, show the Upload tab, and predict."""
     path = str(EXAMPLES[evt.index])
-    return ([path], gr.Tabs(selected="upload"), "upload", *predict_file([path], horizon, 0, fix))
+    return ([path], gr.Tabs(selected="upload"), "upload", *predict_file([path], horizon, 0, fix, cancel=cancel))
 
 
 def about() -> str:
@@ -201,7 +213,7 @@ def player(label: str, elem_id: str) -> gr.HTML:
                    js_on_load=asset("player.js"), elem_id=elem_id, show_label=False)
 
 
-with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as demo:
+with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(KEEP_S, KEEP_S)) as demo:
     gr.Markdown("# ConvLSTM video prediction\nThe model watches 10 frames and predicts what comes next. "
                 "Move a slider, roll the dice, pick a ready sequence or upload a clip. " + EXPECTS)
     source = gr.State("sample")  # which input the sliders re-run: "sample" or "upload"
@@ -210,7 +222,7 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
             with gr.Tabs(selected="sample") as tabs:
                 with gr.Tab("Sample", id="sample"):
                     with gr.Row():
-                        seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", min_width=120)
+                        seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", min_width=120)
                         dice = gr.Button("🎲 Random", scale=0, min_width=100, elem_id="dice")
                     num_digits = gr.Slider(*NUM_DIGITS, value=2, step=1, label="Digits", elem_id="digits")
                     speed = gr.Slider(*SPEEDS, value=SPEED, step=0.01, label="Speed (fraction of the free range per frame)")
@@ -244,7 +256,7 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
             cells = player("Gates and hidden channels per time step", "inside")
     gr.Markdown("### Filmstrip")
     strip = gr.Image(label="Filmstrip", type="filepath", show_label=False, elem_id="filmstrip", buttons=[])
-    downloads = gr.File(label="Downloads: comparison GIF, prediction GIF, prediction .npy", file_count="multiple", elem_id="downloads")
+    downloads = gr.File(label="Downloads: comparison GIF, prediction GIF, prediction .npy", file_count="multiple", elem_id="downloads", interactive=False)
     # the id of the current result, the argument of /files; not shown on the page
     result = gr.Textbox(visible=False, label="Result id (for /files)")
     with gr.Accordion("How it works", open=False):
@@ -258,14 +270,18 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
     live = {**model_call, "trigger_mode": "always_last", "api_visibility": "private"}
 
     def then_files(event, api_name: str | None = None) -> None:
-        """A result shows as soon as the model has run; its filmstrip and downloads follow from the arrays it left."""
+        """A result shows as soon as the model has run; its filmstrip and downloads follow from the arrays it left.
+
+        One slot of their own (FILE_SLOTS): a loop of /files calls then holds at most one of the 2 vCPUs, and the
+        predictions keep their own two slots (README, Limits)."""
         api = {"api_name": api_name} if api_name else {"api_visibility": "private"}
-        event.success(files_for, result, FILES, concurrency_limit=CONCURRENCY, concurrency_id="files",
+        event.success(files_for, result, FILES, concurrency_limit=FILE_SLOTS, concurrency_id="files",
                       show_progress="hidden", **api)
 
     # the public API first, so these keep their names; every other listener is private
     then_files(sample_btn.click(sample, sample_in, OUTPUTS, api_name="sample", **model_call), "files")
-    then_files(upload_btn.click(predict_file, [files, horizon, index, fix], OUTPUTS, api_name="predict_file", **model_call))
+    then_files(upload_btn.click(_cancellable(predict_file), [files, horizon, index, fix], OUTPUTS, api_name="predict_file",
+                                **model_call))
     then_files(demo.load(sample, sample_in, OUTPUTS, **live))  # a result on arrival
     demo.load(about, None, how, api_visibility="private")  # reads the weights on first use, not at import
     gr.on([sample_btn.click, dice.click, num_digits.release, speed.release], lambda: "sample", None, source,
@@ -274,11 +290,27 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(3600, 3600)) as 
     then_files(dice.click(lambda: int(np.random.default_rng().integers(0, 1_000_000)), None, seed, queue=False,
                           api_visibility="private").then(sample, sample_in, OUTPUTS, **live))
     then_files(gr.on([num_digits.release, speed.release], sample, sample_in, OUTPUTS, **live))
-    then_files(horizon.release(rerun, [source, seed, num_digits, speed, horizon, files, index, fix], OUTPUTS, **live))
-    then_files(examples.select(pick_example, [horizon, fix], [files, tabs, source, *OUTPUTS], scroll_to_output=True, **live))
+    then_files(horizon.release(_cancellable(rerun), [source, seed, num_digits, speed, horizon, files, index, fix], OUTPUTS,
+                               **live))
+    then_files(examples.select(_cancellable(pick_example), [horizon, fix], [files, tabs, source, *OUTPUTS],
+                               scroll_to_output=True, **live))
 
-demo.queue(max_size=QUEUE_SIZE)
+demo.queue(max_size=QUEUE_SIZE, api_open=False)  # api_open=False: no route runs a model without the queue's slots
+
+
+def launch(**overrides):
+    """Serve the app behind its HTTP door (showcase/guard.py), with Gradio's own limits set; what tests launch too."""
+    protect = {Path(item["image"]["path"]).parent for item in examples.value}  # the gallery's cached thumbnails
+    fields = {seed: ("seed", "number"), num_digits: ("digits", "number"), speed: ("speed", "number"),
+              horizon: ("horizon", "number"), index: ("sequence index", "number"), fix: ("fix", "bool"),
+              files: ("files", "files"), result: ("result", "text")}  # named as the handlers' messages name them
+    door = Middleware(guard.Guard, blocks=demo, uploads=Path(get_upload_folder()), work=WORK, protect=protect,
+                      fields={c._id: named for c, named in fields.items()})
+    settings = {"max_file_size": clips.MAX_BYTES, "ssr_mode": False, "theme": gr.themes.Soft(), "css": asset("page.css"),
+                "enable_monitoring": False, "state_session_capacity": SESSIONS, "app_kwargs": {"middleware": [door]}}
+    return demo.launch(**{**settings, **overrides})
+
 
 if __name__ == "__main__":
     # host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them); nothing is hard-coded
-    demo.launch(max_file_size=clips.MAX_BYTES, ssr_mode=False, theme=gr.themes.Soft(), css=asset("page.css"))
+    launch()

@@ -1,13 +1,15 @@
-"""Inference: `run`, the one batched path that the API, evaluation, training validation and the benchmark share,
-and `predict(frames, horizon)`, the Python API on the shipped (or a given) model.
+"""Inference: `run`, the one batched path that the API, evaluation, training validation and the benchmark share;
+`prepare_clip`, the one way a clip becomes the model's context (app, CLI and API alike); and
+`predict(frames, horizon)`, the Python API on the shipped (or a given) model.
 """
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .upload import clips
+from .upload import clips, fix as input_fix
 from .checkpoint import load_model
 from .data import CONTEXT, FUTURE
 from .model import Seq2Seq
@@ -44,20 +46,57 @@ def run(model: Seq2Seq, context: np.ndarray, horizon: int, precision: str = "aut
     return np.concatenate(out)
 
 
-def predict(frames: np.ndarray, horizon: int = FUTURE, model: Seq2Seq | None = None) -> np.ndarray:
-    """Predict the `horizon` frames after `frames` (T, H, W) or (T, H, W, C), uint8 or float in [0, 1].
+@dataclass(frozen=True)
+class Prepared:
+    """A clip as the model reads it: context, the truth after it, and what was done, for the user."""
 
-    All T frames are context; they go through clips.to_model_frames (64x64 grey) first.
+    context: np.ndarray  # float32 (T, 64, 64): the frames the model reads
+    truth: np.ndarray | None  # the frames after the context (fixed the same way); None when the clip ends there
+    given: np.ndarray | None  # the context as given, when the fix changed it; else None
+    fix: input_fix.Fix  # what assess() found; fix.problems is empty for a clip like Moving MNIST
+    note: str  # what preprocessing, the split and the fix did, in sentences
+
+
+def prepare_clip(clip: clips.Clip, horizon: int = FUTURE, context: int = CONTEXT, fix: bool = True) -> Prepared:
+    """The first `context` frames of `clip` as context, what follows as truth, and the input fix (convlstm.upload.fix)
+    applied to both unless `fix` is False. The app, the CLI and `predict` all prepare clips here."""
+    if context < 1:
+        raise ValueError(f"context must be >= 1, got {context}")
+    frames = clip.frames
+    seen, truth = frames[:context], (frames[context:] if len(frames) > context else None)
+    n = len(seen)
+    note = f"{clip.note}; context = frames 1-{n}"
+    if truth is None:
+        note += "; no frames after the context, so there is no ground truth to compare with."
+    else:
+        used = min(len(truth), horizon)
+        note += f", truth = frames {n + 1}-{n + used}"
+        if len(truth) > horizon:
+            note += f"; frames {n + horizon + 1}-{len(frames)} lie past the horizon and are not used"
+        note += "."
+    if n < CONTEXT:
+        note += f" (The model was trained on {CONTEXT} context frames; fewer also work.)"
+    check, given = input_fix.assess(seen, clip.coverage), None
+    if check.problems and fix:
+        given, seen = seen, check.apply(seen, clip.coverage)
+        truth = None if truth is None else check.apply(truth, clip.coverage)
+        note += f" Input fixed: {check.note}, so it looks like what the model knows."
+    elif check.problems:
+        note += f" Far from what the model knows: {' and '.join(check.problems)}; the fix was turned off."
+    return Prepared(seen, truth, given, check, note)
+
+
+def predict(frames: np.ndarray | clips.Clip, horizon: int = FUTURE, model: Seq2Seq | None = None, fix: bool = True,
+            context: int | None = None) -> np.ndarray:
+    """Predict the `horizon` frames after the context, from `frames` (T, H, W) or (T, H, W, C), uint8 or float in
+    [0, 1], or a Clip from `convlstm.upload.clips.read_clip(path)`.
+
+    The first `context` frames are the context (all of them by default); they become 64x64 grey and get the
+    input fix unless `fix` is False, exactly as in the app and the CLI (see prepare_clip).
     Returns float32 (horizon, 64, 64) in [0, 1].
     """
     if not 1 <= horizon <= MAX_HORIZON:
         raise ValueError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
-    clip = clips.to_model_frames(frames)
-    return run(model or default_model(), clip.frames[None], horizon)[0]  # (T, H, W) -> (1, T, H, W) -> (horizon, H, W)
-
-
-def split_context(frames: np.ndarray, context: int = CONTEXT) -> tuple[np.ndarray, np.ndarray | None]:
-    """(context frames, ground-truth frames or None): the first `context` frames, then whatever follows."""
-    if context < 1:
-        raise ValueError(f"context must be >= 1, got {context}")
-    return frames[:context], (frames[context:] if len(frames) > context else None)
+    clip = frames if isinstance(frames, clips.Clip) else clips.to_model_frames(frames)
+    ready = prepare_clip(clip, horizon, len(clip.frames) if context is None else context, fix)
+    return run(model or default_model(), ready.context[None], horizon)[0]  # (T, H, W) -> (1, T, H, W) -> (horizon, H, W)

@@ -2,7 +2,8 @@
 
     python -m convlstm.predict_clip clip.gif --horizon 10 --out comparison.gif
 
-The first --context frames of INPUT are the context; frames after them, if any, are the ground truth.
+The first --context frames of INPUT are the context; frames after them, if any, are the ground truth. The clip is
+prepared exactly as the app prepares it (convlstm.api.prepare_clip), input fix included unless --no-fix.
 Bad input gets one line on stderr and exit code 2.
 """
 import argparse
@@ -12,7 +13,7 @@ import numpy as np
 
 from . import media
 from .upload import clips
-from .api import MAX_HORIZON, default_model, predict, split_context
+from .api import MAX_HORIZON, default_model, prepare_clip, run
 from .checkpoint import load_model
 from .cli import OneLineParser
 from .data import CONTEXT, FUTURE
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("prediction.gif"), help="comparison GIF to write")
     parser.add_argument("--npy", type=Path, help="also save the prediction (horizon, 64, 64) float32 here")
     parser.add_argument("--weights", type=Path, help="safetensors weights (default: the shipped weights)")
+    parser.add_argument("--no-fix", dest="fix", action="store_false",
+                        help="feed the clip as it is: no inverting, lifting or stretching of a clip unlike bright-on-black")
     args = parser.parse_args(argv)
     try:
         if not args.input.is_file():
@@ -35,16 +38,17 @@ def main(argv: list[str] | None = None) -> None:
         if not 1 <= args.horizon <= MAX_HORIZON or args.context < 1:
             raise clips.ClipError(f"--horizon must be 1-{MAX_HORIZON} and --context >= 1")
         clip = clips.read_clip(args.input, args.index)
-        context, truth = split_context(clip.frames, args.context)
+        ready = prepare_clip(clip, args.horizon, args.context, args.fix)
         model = load_model(args.weights) if args.weights else default_model()
-        pred = predict(context, args.horizon, model)
-        media.save_gif(media.comparison_gif_frames(context, pred, truth), args.out)
+        pred = run(model, ready.context[None], args.horizon)[0]  # (T, H, W) -> (1, T, H, W) -> (horizon, H, W)
+        media.save_gif(media.comparison_gif_frames(ready.given if ready.given is not None else ready.context, pred,
+                                                   ready.truth, seen=ready.context), args.out)
         if args.npy:
             np.save(args.npy, pred)
     except (ValueError, OSError) as e:  # ClipError is a ValueError; so is a bad weights file (checkpoint.load_model)
         parser.exit(2, f"{parser.prog}: error: {e}\n")
-    n_true = 0 if truth is None else min(len(truth), args.horizon)
-    print(f"{clip.note}; context {len(context)} frames, predicted {args.horizon}, ground truth {n_true} -> {args.out}")
+    hint = " (--no-fix feeds the clip as it is)" if ready.given is not None else ""
+    print(f"{ready.note} Predicted {args.horizon} frames -> {args.out}{hint}")
 
 
 if __name__ == "__main__":

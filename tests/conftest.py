@@ -3,6 +3,9 @@ import os
 import socket
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# the live app's tests stand where a Space's proxy stands: each test may speak for its own client address through
+# X-Forwarded-For (as the proxy would), so per-address limits hit by one test never reach another
+os.environ["CONVLSTM_PROXY_HOPS"] = "1"
 
 import numpy as np
 import pytest
@@ -40,7 +43,6 @@ def server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    max_file_size=app.clips.MAX_BYTES, ssr_mode=False, css=app.asset("page.css"))
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.demo.close()

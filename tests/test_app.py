@@ -149,7 +149,7 @@ def test_a_negative_clip_is_fixed_and_the_fix_can_be_turned_off(tmp_path, sequen
     fixed = app.predict_file([str(tmp_path / "negative.npy")], 10, 0, True)
     as_is = app.predict_file([str(tmp_path / "negative.npy")], 10, 0, False)
     assert "Input fixed" in fixed[OUT["note"]] and "bright background: inverted" in fixed[OUT["note"]].lower()
-    assert "tick *Fix the input*" in as_is[OUT["note"]]
+    assert "Tick *Fix the input*" in as_is[OUT["note"]]
     mse = lambda out: float(out[OUT["table"]][0][1])
     assert mse(fixed) < 0.5 * mse(as_is)  # the fix is what makes the prediction useful
     panels = sprite_frames(fixed[OUT["player"]])
@@ -304,18 +304,57 @@ def test_browser_result_on_arrival_player_slider_and_example(server):
         browser.quit()
 
 
+# the filmstrip's <img> loads lazily, so it is scrolled into view first; then its size as shown and as drawn
+STRIP = """const i = document.querySelector('#filmstrip img');
+if (!i) return null;
+i.scrollIntoView();
+const r = i.getBoundingClientRect();
+return i.naturalWidth ? {width: r.width, height: r.height, natural: [i.naturalWidth, i.naturalHeight]} : null;"""
+
+
 @pytest.mark.slow
 def test_browser_phone_width_has_no_sideways_overflow(server):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     browser = chrome(400)
     try:
         browser.get(server)
-        from selenium.webdriver.support.ui import WebDriverWait
-
         WebDriverWait(browser, 90).until(lambda b: (p := b.execute_script(PLAYER)) and p["painted"])
         WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.querySelector('#inside canvas')"))
-        assert browser.execute_script("return document.documentElement.scrollWidth") <= 400
+        strip = WebDriverWait(browser, 60).until(lambda b: b.execute_script(STRIP))
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 400  # the strip included
         assert browser.execute_script("return document.querySelector('#player canvas').getBoundingClientRect().width") > 300
+        # every heading of both players shows its whole text: none cut off ("Ground tru..." was)
+        cut = browser.execute_script("return [...document.querySelectorAll('#player .heads span, #inside .heads span')]"
+                                     ".filter(s => s.scrollWidth > s.clientWidth).map(s => s.textContent)")
+        assert cut == []
+        # the filmstrip is drawn at its own scale (it scrolls sideways in its box), not shrunk to 0.43x of it
+        assert [strip["width"], strip["height"]] == strip["natural"] and strip["height"] >= 100, strip
         screenshot(browser, "app_400")
+    finally:
+        browser.quit()
+
+
+@pytest.mark.slow
+def test_browser_wide_screen_is_used_and_downloads_are_not_editable(server):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chrome(1400)
+    try:
+        browser.get(server)
+        WebDriverWait(browser, 90).until(lambda b: (p := b.execute_script(PLAYER)) and p["painted"])
+        WebDriverWait(browser, 60).until(lambda b: b.execute_script(STRIP))
+        WebDriverWait(browser, 60).until(lambda b: b.execute_script("return document.querySelectorAll('#downloads a').length") == 3)
+        # the content is centred and spans the window (it was capped at 1180 px on the left: 252 px empty on the right)
+        left, right = browser.execute_script("const r = document.querySelector('.gradio-container .contain')"
+                                             ".getBoundingClientRect(); return [r.left, window.innerWidth - r.right]")
+        assert abs(left - right) < 20 and right < 100, (left, right)
+        # no remove, clear or upload control on what the app hands out
+        controls = browser.execute_script(
+            "return [...document.querySelectorAll('#downloads button, #downloads input, #filmstrip button[aria-label], "
+            "#filmstrip input')].filter(e => e.offsetParent !== null).map(e => e.getAttribute('aria-label') || e.outerHTML)")
+        assert controls == []
+        screenshot(browser, "app_1400")
     finally:
         browser.quit()
 
@@ -360,3 +399,39 @@ def test_index_on_a_single_clip_and_empty_canonical_file_are_explained(tmp_path,
     np.save(tmp_path / "empty.npy", np.zeros((20, 0, 64, 64), np.uint8))
     with pytest.raises(gr.Error, match="N = 0"):
         app.predict_file([str(tmp_path / "empty.npy")], 10, 0)
+
+
+def wide_white_clip(path: Path) -> Path:
+    """128x96 colour frames of a red disc moving on white: a clip this project did not make."""
+    frames = []
+    for t in range(20):
+        image = np.full((96, 128, 3), 255, np.uint8)
+        yy, xx = np.mgrid[:96, :128]
+        image[(yy - 48) ** 2 + (xx - 20 - 4 * t) ** 2 < 100] = (220, 30, 30)
+        frames.append(Image.fromarray(image))
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return path
+
+
+def test_a_wide_white_clip_gets_one_prediction_from_app_cli_and_api(tmp_path):
+    """Fixed before it is padded (the black bars stay black), and prepared the same way by all three doors."""
+    import subprocess
+    import sys
+
+    import convlstm
+    from convlstm.showcase import pipeline, workdirs
+    from convlstm.upload import clips
+
+    gif = wide_white_clip(tmp_path / "disc.gif")
+    out = app.predict_file([str(gif)], 10, 0, True)
+    assert "Input fixed: Bright background: inverted" in out[OUT["note"]]
+    from_app = np.load(workdirs.find(app.WORK, out[OUT["result"]]) / pipeline.PREDICTION)
+    model_mse, copy_mse = (float(x) for x in out[OUT["table"]][0][1:])
+    assert model_mse < 2 * copy_mse  # was 1,090 against copy-last-frame's 43 when the bars turned white
+    r = subprocess.run([sys.executable, "-m", "convlstm.predict_clip", gif, "--out", tmp_path / "c.gif",
+                        "--npy", tmp_path / "cli.npy"], capture_output=True, text=True)
+    assert r.returncode == 0 and "Input fixed" in r.stdout and "--no-fix" in r.stdout, r.stderr
+    from_api = convlstm.predict(clips.read_clip(gif), 10, context=10)
+    assert np.allclose(from_app, np.load(tmp_path / "cli.npy"), atol=1e-6)
+    assert np.allclose(from_app, from_api, atol=1e-6)
+    assert from_app[:, :8].max() < 0.05  # nothing predicted in the bars

@@ -7,7 +7,7 @@ import pytest
 
 from convlstm import media, predict
 from convlstm.upload import clips
-from convlstm.api import split_context
+from convlstm.api import prepare_clip
 
 
 def test_preprocessing_pads_greys_and_resizes():
@@ -91,11 +91,26 @@ def test_predict_api(tiny_model, sequence, horizon):
         predict(sequence, 0, tiny_model)
 
 
-def test_split_context(sequence):
-    ctx, truth = split_context(sequence, 10)
-    assert len(ctx) == 10 and len(truth) == 10
-    ctx, truth = split_context(sequence[:7], 10)
-    assert len(ctx) == 7 and truth is None
+def test_prepare_clip_splits_context_and_truth_and_says_so(sequence):
+    ready = prepare_clip(clips.to_model_frames(sequence), horizon=5, context=10)
+    assert len(ready.context) == 10 and len(ready.truth) == 10 and ready.given is None
+    assert "context = frames 1-10, truth = frames 11-15; frames 16-20 lie past the horizon" in ready.note
+    ready = prepare_clip(clips.to_model_frames(sequence[:7]), context=10)
+    assert len(ready.context) == 7 and ready.truth is None and "no ground truth" in ready.note
+    negative = prepare_clip(clips.to_model_frames(1.0 - sequence))
+    assert negative.given is not None and "Input fixed: Bright background: inverted" in negative.note
+    assert np.abs(negative.context - sequence[:10]).max() < 1e-6 and np.abs(negative.truth - sequence[10:]).max() < 1e-6
+    as_is = prepare_clip(clips.to_model_frames(1.0 - sequence), fix=False)
+    assert as_is.given is None and np.array_equal(as_is.context, 1.0 - sequence[:10]) and "fix was turned off" in as_is.note
+
+
+def test_predict_fixes_like_the_app_unless_told_not_to(sequence, tiny_model):
+    negative = 1.0 - sequence[:10]
+    assert np.array_equal(predict(negative, 5, tiny_model), predict(sequence[:10], 5, tiny_model))
+    assert not np.array_equal(predict(negative, 5, tiny_model, fix=False), predict(sequence[:10], 5, tiny_model))
+    clip = clips.to_model_frames(negative)
+    assert np.array_equal(predict(clip, 5, tiny_model), predict(negative, 5, tiny_model))  # a Clip or frames: the same
+    assert np.array_equal(predict(sequence, 5, tiny_model, context=10), predict(sequence[:10], 5, tiny_model))
 
 
 def run_cli(*args):
@@ -107,7 +122,7 @@ def test_cli_writes_a_comparison_gif(tmp_path, tiny_weights, sequence):
     r = run_cli(tmp_path / "in.gif", "--horizon", 12, "--out", tmp_path / "out.gif", "--npy", tmp_path / "p.npy",
                 "--weights", tiny_weights)
     assert r.returncode == 0, r.stderr
-    assert "ground truth 10" in r.stdout and r.stderr == ""
+    assert "context = frames 1-10, truth = frames 11-20" in r.stdout and r.stderr == ""
     assert iio.imread(tmp_path / "out.gif", index=None).shape[0] == 10 + 12
     assert np.load(tmp_path / "p.npy").shape == (12, 64, 64)
 

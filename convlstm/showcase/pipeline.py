@@ -17,8 +17,10 @@ from ..api import default_model, predict
 from ..metrics import all_per_step
 
 CONCURRENCY = 2  # model calls at once: the 2 vCPUs of a free Space
+FILE_SLOTS = 1  # /files calls at once, beside them: two let a loop of /files calls slow every prediction 7x
 QUEUE_SIZE = 16  # requests waiting beyond those; more are refused at once with "queue is full"
-KEEP_S = 15 * 60  # request output folders older than this are pruned
+KEEP_S = 15 * 60  # request output folders (and Gradio's cached uploads and outputs) older than this are pruned
+SESSIONS = 256  # browser sessions whose state Gradio keeps (~0.5 MB each); the oldest is dropped beyond
 METRICS = [("MSE per frame", "mse", 1), ("MAE per frame", "mae", 1), ("SSIM", "ssim", 3), ("PSNR (dB)", "psnr", 2)]
 PREDICTORS = ("ConvLSTM", "copy last frame")  # the model, and the baseline that repeats the last context frame
 ARRAYS = "arrays.npz"  # the clip's frames that show() leaves in the request folder for files()
@@ -68,7 +70,7 @@ def show(context: np.ndarray, truth: np.ndarray | None, horizon: int, out: Path,
     """Predict `horizon` frames after `context` (the frames the model reads): the page's outputs, and the arrays
     that files() draws from, left in `out` (the request's folder).
 
-    shown_input: the clip's context as given, when an input fix changed what the model reads (see guidance).
+    shown_input: the clip's context as given, when an input fix changed what the model reads (see upload/fix.py).
     """
     t = {"start": time.perf_counter()}
     model = model or default_model()

@@ -1,8 +1,10 @@
-"""Decoding, as run inside the sandboxed worker: every reader checks each decoded frame's real size,
-charges it to the clip's running budget, and shrinks it to 64x64 before the next frame is decoded.
+"""Decoding, as run inside the sandboxed worker: the structural checks (structure.py) first, then every reader
+checks each decoded frame's real size, charges it to the clip's running budget, and shrinks it to 64x64 before
+the next frame is decoded.
 
-The structural checks in structure.py ran first, in the server; these checks hold even where a header lied
-(a GIF frame placed far off its screen, a video changing resolution mid-stream).
+The structural checks run here, not in the server, so that they spend the job's own time and memory budget;
+the frame checks hold even where a header lied (a GIF frame placed far off its screen, a video changing
+resolution mid-stream).
 """
 from itertools import count
 from pathlib import Path
@@ -12,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .resize import CANVAS, COLOURS, describe, shrink
-from .structure import NpyLayout, check_pixels, npy_layout
+from .structure import NpyLayout, check, check_pixels, npy_layout
 from .limits import ACCEPTED, MAX_FRAMES, MAX_MEMORY, MAX_SIDE, ClipError
 
 PILLOW_COLOURS = {"1": "black-and-white", "L": "grey", "LA": "grey+alpha", "La": "grey+alpha", "P": "palette colour",
@@ -98,28 +100,38 @@ def _npy(path: Path, layout: NpyLayout, budget: Budget) -> tuple[list[np.ndarray
     return out, COLOURS[layout.channels]
 
 
-def decode(paths: list[Path], kinds: list[str], index: int) -> tuple[np.ndarray, str]:
-    """Checked files -> (uint8 (T, 64, 64) frames, note); ClipError for anything wrong."""
+def decode(paths: list[Path], kinds: list[str], index: int) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """Files whose kinds were sniffed -> (uint8 (T, 64, 64) frames, note, (width, height)); ClipError for anything
+    wrong. A file named several times is checked and decoded once."""
+    kind_of = dict(zip(paths, kinds))
+    for p, kind in kind_of.items():
+        check(p, kind, index)
     budget, prefix = Budget(paths[0].name), ""
     if kinds[0] == "NPY":
         layout = npy_layout(paths[0], index)
         frames, colour = _npy(paths[0], layout, budget)
         prefix = layout.note
     elif len(paths) > 1:  # PNG/JPEG frames in name order, one budget and one frame size for them all
-        frames, colours = [], set()
+        decoded, frames = {}, []
         for p in paths:
-            one, colour = _pillow(p, budget)
-            frames += one
-            colours.add(colour)
+            if p in decoded:
+                for _ in decoded[p][0]:  # a repeat still counts against the frame and pixel caps
+                    budget.tick(*budget.size)
+            else:
+                decoded[p] = _pillow(p, budget)
+            frames += decoded[p][0]
+        colours = {colour for _, colour in decoded.values()}
         if len(colours) > 1:
             raise ClipError(f"the image frames differ in colour ({', '.join(sorted(colours))}); give frames of one kind")
+        colour = colours.pop()
         prefix = f"{len(paths)} image files in name order: "
     else:
         frames, colour = (_video if kinds[0] in ("MP4", "WebM") else _pillow)(paths[0], budget)
     if not frames:
         raise ClipError(f"{paths[0].name}: no frames could be decoded; accepted: {ACCEPTED}")
     width, height = budget.size
-    return np.round(np.stack(frames) * 255.0).astype(np.uint8), prefix + describe(len(frames), height, width, colour)
+    note = prefix + describe(len(frames), height, width, colour)
+    return np.round(np.stack(frames) * 255.0).astype(np.uint8), note, (width, height)
 
 
 def warm() -> None:
@@ -132,7 +144,7 @@ def handle(request: dict) -> tuple[dict, bytes]:
     """The worker's entry (see sandbox.py): a job from clips.prepare -> header and the frames' raw bytes."""
     paths = [Path(p) for p in request["paths"]]
     try:
-        frames, note = decode(paths, request["kinds"], request["index"])
+        frames, note, size = decode(paths, request["kinds"], request["index"])
     except ClipError as e:
         return {"error": str(e)}, b""
     except MemoryError:
@@ -141,4 +153,4 @@ def handle(request: dict) -> tuple[dict, bytes]:
     except Exception as e:  # decoders raise many types; the user needs one clear message
         return {"error": f"{paths[0].name}: could not decode it ({type(e).__name__}: damaged, truncated or an "
                          f"unusual encoding); accepted: {ACCEPTED}"}, b""
-    return {"frames": len(frames), "note": note}, frames.tobytes()
+    return {"frames": len(frames), "note": note, "size": size}, frames.tobytes()

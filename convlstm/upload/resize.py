@@ -55,14 +55,24 @@ def _unit_grey(rows: np.ndarray) -> np.ndarray:
 def shrink(frame: np.ndarray) -> np.ndarray:
     """One frame (H, W, C) of uint8/int/bool/float -> float32 (64, 64) grey in [0, 1], in memory of one frame."""
     h, w, _ = frame.shape
-    side = max(h, w)
-    weights = _resampling(side)
-    rows_w = weights[:, (side - h) // 2:(side - h) // 2 + h]  # (64, h): the frame's rows of the padded square
-    cols_w = weights[:, (side - w) // 2:(side - w) // 2 + w]  # (64, w)
+    rows_w, cols_w = _frame_weights(h, w)  # (64, h), (64, w)
     out = np.zeros((CANVAS, w), np.float32)
     for r in range(0, h, STRIP):
         out += rows_w[:, r:r + STRIP] @ _unit_grey(frame[r:r + STRIP])
     return np.clip(out @ cols_w.T, 0.0, 1.0)
+
+
+def _frame_weights(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(64, h) and (64, w): the frame's own rows and columns of the resampling of its padded square."""
+    side = max(h, w)
+    weights = _resampling(side)
+    return weights[:, (side - h) // 2:(side - h) // 2 + h], weights[:, (side - w) // 2:(side - w) // 2 + w]
+
+
+def coverage(width: int, height: int) -> np.ndarray:
+    """float32 (64, 64): how much of each output pixel a width x height frame covers (1 inside, 0 in the padding)."""
+    rows_w, cols_w = _frame_weights(height, width)
+    return np.clip(np.outer(rows_w.sum(1), cols_w.sum(1)), 0.0, 1.0).astype(np.float32)
 
 
 def describe(t: int, h: int, w: int, colour: str) -> str:

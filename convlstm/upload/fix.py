@@ -1,9 +1,14 @@
-"""Input guidance: how far a clip is from what the model knows (bright shapes on black), and the fix.
+"""The input fix: how far a clip is from what the model knows (bright shapes on black), and the remedy.
 
 The model only ever saw Moving MNIST: a black background (median pixel 0) and digits whose brightest pixels
 are near 1. A clip with a bright or grey background, or faint shapes, is far outside that, and the model's
 prediction is then meaningless. assess() measures the context frames; Fix.apply() maps any frames of the same
 clip (context and truth alike) into the model's range: invert, lift the background to black, stretch.
+
+Both read only the clip's own pixels: a non-square clip arrives centred on a black square (resize.py), and
+`coverage` says how much of each 64x64 pixel is the clip's own. The fix is applied to the clip's own part of
+each pixel, and the padding stays black: a white clip inverted does not turn its black bars white.
+Torch-free, as the rest of the upload door.
 """
 from dataclasses import dataclass
 
@@ -24,12 +29,20 @@ class Fix:
     gain: float = 1.0
     problems: tuple[str, ...] = ()
 
-    def apply(self, frames: np.ndarray) -> np.ndarray:
-        """The frames (float in [0, 1], any shape) as the model should see them."""
-        x = 1.0 - frames if self.invert else frames
+    def _map(self, x: np.ndarray) -> np.ndarray:
+        x = 1.0 - x if self.invert else x
         if self.background:
             x = np.abs(x - self.background) / max(self.background, 1.0 - self.background)  # shapes darker or brighter
-        return np.clip(x * self.gain, 0.0, 1.0).astype(np.float32)
+        return np.clip(x * self.gain, 0.0, 1.0)
+
+    def apply(self, frames: np.ndarray, coverage: np.ndarray | None = None) -> np.ndarray:
+        """The frames (float in [0, 1], (..., 64, 64)) as the model should see them; the padding stays black."""
+        frames = np.asarray(frames, np.float32)
+        if coverage is None or (coverage == 1).all():
+            return self._map(frames).astype(np.float32)
+        # a pixel's value is coverage x the mean of the clip's own pixels in it (the padding adds black): fix that mean
+        own = np.divide(frames, coverage, out=np.zeros_like(frames), where=coverage > 0)
+        return (self._map(np.clip(own, 0.0, 1.0)) * coverage).astype(np.float32)
 
     @property
     def note(self) -> str:
@@ -41,9 +54,13 @@ class Fix:
         return f"{' and '.join(self.problems).capitalize()}: {', '.join(steps)}"
 
 
-def assess(frames: np.ndarray) -> Fix:
-    """The Fix that brings grey frames (T, H, W) in [0, 1] close to bright-on-black; Fix() when none is needed."""
+def assess(frames: np.ndarray, coverage: np.ndarray | None = None) -> Fix:
+    """The Fix that brings grey frames (T, 64, 64) in [0, 1] close to bright-on-black; Fix() when none is needed.
+
+    coverage: (64, 64) share of each pixel that is the clip's own (resize.coverage); only whole pixels are read."""
     x = np.asarray(frames, dtype=np.float32)
+    if coverage is not None and (coverage == 1).any():
+        x = x[..., coverage == 1]  # (T, 64, 64) -> (T, pixels of the clip's own)
     problems, invert, background, gain = [], False, 0.0, 1.0
     ground = float(np.median(x))
     if ground > BRIGHT_BACKGROUND:

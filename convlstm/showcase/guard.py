@@ -1,0 +1,297 @@
+"""The app's HTTP door: what Gradio would take from any stranger before a handler runs, bounded.
+
+An ASGI middleware in front of every route Gradio serves (app.py passes it to launch()):
+- request bodies are capped before anything parses them, by Content-Length and again as the bytes arrive:
+  BODY_BYTES for calls (JSON), UPLOAD_BYTES and MAX_FILES files for Gradio's upload route (one request's clip, as
+  the upload limits: Gradio itself takes 1,000 files of 20 MB in one call);
+- uploads are held to a disk quota: the upload folder and the app's work folder together stay under DISK_QUOTA,
+  the oldest entries pruned first (never ones younger than YOUNG_S, never the protected ones such as the gallery's
+  thumbnails), and one client may upload at most CLIENT_UPLOAD_BYTES per WINDOW_S;
+- each session and each client address may have at most JOBS_PER_SESSION / JOBS_PER_ADDRESS jobs waiting or
+  running, and an address may queue JOBS_PER_MINUTE calls a minute (a token bucket of JOBS_BURST), so that one
+  visitor can neither fill the queue that everyone shares nor keep the CPU busy with cheap calls in a loop;
+- every form value of a call that joins the queue has its field's type (forms.payload), or the call is refused
+  with a message that names the field, before Gradio converts anything.
+Refusals are JSON {"detail": ...}; the page shows the message. A bad form value is a 422 in Gradio's own
+validation format, so gradio_client raises ValidationError with the message; the others are 413, 429 and 507.
+"""
+import collections
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from ..upload.limits import MAX_FILES, MAX_REQUEST_BYTES
+from . import forms, workdirs
+
+BODY_BYTES = 256 * 2**10  # a call's JSON: form values and up to 64 file references take a few KB
+UPLOAD_BYTES = MAX_REQUEST_BYTES + 2**20  # one request's files, plus the multipart framing
+DISK_QUOTA = 1024 * 2**20  # bytes in the upload and work folders together
+YOUNG_S = 120  # entries younger than this are never pruned for space: they may belong to a request in flight
+CLIENT_UPLOAD_BYTES = 200 * 2**20  # bytes one client address may upload per WINDOW_S
+WINDOW_S = 600
+JOBS_PER_SESSION = 4  # jobs waiting or running per browser session (a page load queues at most 2)
+JOBS_PER_ADDRESS = 6  # per client address, whatever sessions it makes up
+JOBS_PER_MINUTE = 120  # calls one address may queue a minute, on average: a visitor dragging sliders makes ~40
+JOBS_BURST = 20  # ... and at once, after a quiet while (a page load makes 3, a slider release 2)
+SCAN_S = 1.0  # the folders' disk use is measured at most this often
+# Behind a proxy (a Hugging Face Space) the client's address is the one the nearest proxy appended to
+# X-Forwarded-For; entries further left are whatever the client wrote. Elsewhere the peer address itself.
+PROXY_HOPS = int(os.environ.get("CONVLSTM_PROXY_HOPS", "1" if os.environ.get("SPACE_ID") else "0"))
+
+
+class _TooLarge(Exception):
+    """The body grew past its cap while it was being read."""
+
+
+def _client(scope: dict) -> str:
+    """The client's address: the peer, or the PROXY_HOPS-th X-Forwarded-For entry from the right behind proxies."""
+    if PROXY_HOPS:
+        forwarded = [h for k, v in scope.get("headers", []) if k == b"x-forwarded-for" for h in v.decode("latin-1").split(",")]
+        if len(forwarded) >= PROXY_HOPS:
+            return forwarded[-PROXY_HOPS].strip()
+    peer = scope.get("client")
+    return peer[0] if peer else "?"
+
+
+def _entries(folder: Path) -> list[tuple[float, int, Path]]:
+    """(mtime, bytes, path) of each top-level entry of `folder`, bytes counted through its whole tree."""
+    out = []
+    try:
+        top = list(os.scandir(folder))
+    except FileNotFoundError:
+        return out
+    for entry in top:
+        try:
+            size, mtime = 0, entry.stat(follow_symlinks=False).st_mtime
+            if entry.is_dir(follow_symlinks=False):
+                for base, _, files in os.walk(entry.path):
+                    size += sum(os.lstat(os.path.join(base, f)).st_size for f in files)
+            else:
+                size = entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:  # removed while we looked
+            continue
+        out.append((mtime, size, Path(entry.path)))
+    return out
+
+
+class Disk:
+    """The upload quota: bytes in `folders`, pruned oldest first, and per-client upload bytes over WINDOW_S."""
+
+    def __init__(self, folders: list[Path], protect: set[Path]):
+        self.folders, self.protect = folders, {p.resolve() for p in protect}
+        self.lock = threading.Lock()
+        self.sent: dict[str, collections.deque] = collections.defaultdict(collections.deque)  # client -> (time, bytes)
+        self.scanned_at, self.used = -SCAN_S, 0
+
+    def _measure(self, now: float) -> list[tuple[float, int, Path]]:
+        entries = [e for folder in self.folders for e in _entries(folder)]
+        self.used, self.scanned_at = sum(size for _, size, _ in entries), now
+        return entries
+
+    def admit(self, client: str, nbytes: int) -> str | None:
+        """None if `client` may upload `nbytes` now (pruning old entries to make room), else the reason why not."""
+        now = time.monotonic()
+        with self.lock:
+            sent = self.sent[client]
+            while sent and sent[0][0] < now - WINDOW_S:
+                sent.popleft()
+            if sum(n for _, n in sent) + nbytes > CLIENT_UPLOAD_BYTES:
+                return (f"you uploaded over {CLIENT_UPLOAD_BYTES // 2**20} MB in the last {WINDOW_S // 60} minutes; "
+                        "try again later")
+            if now - self.scanned_at >= SCAN_S or self.used + nbytes > DISK_QUOTA:
+                entries = self._measure(now)
+                if self.used + nbytes > DISK_QUOTA:
+                    self._prune(entries, self.used + nbytes - DISK_QUOTA)
+            if self.used + nbytes > DISK_QUOTA:
+                return "the server's upload space is full with other visitors' recent files; try again in a few minutes"
+            sent.append((now, nbytes))
+            self.used += nbytes  # counted now: the next upload in the same second sees it
+            for client in [c for c, q in self.sent.items() if not q]:
+                del self.sent[client]
+            return None
+
+    def _prune(self, entries: list[tuple[float, int, Path]], excess: int) -> None:
+        """Remove the oldest unprotected entries older than YOUNG_S until `excess` bytes are gone (or none is left)."""
+        old = time.time() - YOUNG_S
+        for mtime, size, path in sorted(entries):
+            if excess <= 0 or mtime > old:
+                break
+            if path.resolve() in self.protect or path.name.startswith(".pruning-"):
+                continue
+            if workdirs.discard(path):
+                excess -= size
+                self.used -= size
+
+
+def _jobs(queue) -> list:
+    """The events waiting in Gradio's queue or running now (gradio.queueing.Queue, gradio 6)."""
+    waiting = [e for q in queue.event_queue_per_concurrency_id.values() for e in q.queue]
+    return waiting + [e for job in queue.active_jobs if job for e in job]
+
+
+class Jobs:
+    """Who has how many jobs in Gradio's queue, and each address's token bucket of calls."""
+
+    def __init__(self, blocks):
+        self.blocks, self.buckets = blocks, {}  # address -> (tokens, when they were counted)
+
+    def problem(self, call: dict, client: str) -> str | None:
+        """None if this call may join the queue (and it takes a token), else why not."""
+        jobs, session = _jobs(self.blocks._queue), call.get("session_hash")
+        if session and sum(e.session_hash == session for e in jobs) >= JOBS_PER_SESSION:
+            return (f"this page already has {JOBS_PER_SESSION} requests waiting or running; wait for them to finish "
+                    "(release the slider, click once)")
+        if sum(_client(e.request.scope) == client for e in jobs) >= JOBS_PER_ADDRESS:
+            return f"your address already has {JOBS_PER_ADDRESS} requests waiting or running; wait for them to finish"
+        now = time.monotonic()
+        tokens, then = self.buckets.get(client, (JOBS_BURST, now))
+        tokens = min(JOBS_BURST, tokens + (now - then) * JOBS_PER_MINUTE / 60)
+        if tokens < 1:
+            return f"over {JOBS_PER_MINUTE} requests a minute from your address; wait a few seconds"
+        self.buckets[client] = (tokens - 1, now)
+        if len(self.buckets) > 10_000:  # forget full buckets (quiet addresses), so the book stays small
+            full = 60 * JOBS_BURST / JOBS_PER_MINUTE
+            self.buckets = {a: (t, w) for a, (t, w) in self.buckets.items() if now - w < full}
+        return None
+
+
+def _form_problem(blocks, call: dict, path: str, fields: dict, uploads: Path) -> tuple[str, str] | None:
+    """(field name, message) for the first form value of this call that has the wrong type, else None."""
+    if "/call/" in path:  # /call/<api_name> and /call/v2/<api_name>
+        fn = next((f for f in blocks.fns.values() if f.api_name == path.rsplit("/", 1)[-1]), None)
+    else:
+        fn = blocks.fns.get(call.get("fn_index")) if isinstance(call.get("fn_index"), int) else None
+    data = call.get("data")
+    if fn is None or not isinstance(data, list):
+        return None  # Gradio answers an unknown function or a malformed call with its own 4xx
+    for block, value in zip(fn.inputs, data):
+        if block._id in fields:
+            name, kind = fields[block._id]
+            try:
+                forms.payload(value, name, kind, MAX_FILES, uploads, getattr(block, "minimum", None),
+                              getattr(block, "maximum", None))
+            except forms.FormError as e:
+                return name, str(e)
+    return None
+
+
+class Guard:
+    """ASGI middleware: body caps, the upload quota, per-client job caps and form types in front of a Gradio app.
+
+    fields: component id -> (name, kind) of every form field that forms.payload checks (see above)."""
+
+    def __init__(self, app, blocks, uploads: Path, work: Path, fields: dict, protect: set[Path] = frozenset()):
+        self.app, self.blocks, self.uploads, self.fields = app, blocks, uploads, fields
+        self.disk, self.jobs = Disk([uploads, work], protect), Jobs(blocks)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        path, client = scope["path"].rstrip("/"), _client(scope)
+        upload = path.endswith("/upload")
+        cap = UPLOAD_BYTES if upload else BODY_BYTES
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and not length.isdigit():
+            return await _refuse(send, 400, "Content-Length is not a number")
+        if length is not None and int(length) > cap:
+            return await _refuse(send, 413, _too_large(int(length), cap, upload))
+        if upload and (problem := self.disk.admit(client, int(length) if length else cap)):
+            return await _refuse(send, 507, problem)
+        started = False
+
+        async def watched_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            if path.endswith("/queue/join") or "/call/" in path:  # the routes that put a job in the queue
+                body = await _read(receive, cap)
+                try:
+                    call = json.loads(body)
+                except ValueError:
+                    call = None
+                if isinstance(call, dict):  # else not a JSON object: Gradio answers it with its own 4xx
+                    if wrong := _form_problem(self.blocks, call, path, self.fields, self.uploads):
+                        return await _refuse(send, 422, [{"__type__": "validate", "is_valid": False,
+                                                          "parameter_name": wrong[0], "message": wrong[1]}])
+                    if problem := self.jobs.problem(call, client):
+                        return await _refuse(send, 429, problem)
+                receive = _replay(body, receive)
+            else:
+                receive = _counted(receive, cap, _delimiter(scope) if upload else None)
+            await self.app(scope, receive, watched_send)
+        except _TooLarge as e:
+            if not started:
+                await _refuse(send, 413, str(e) or _too_large(None, cap, upload))
+
+
+def _delimiter(scope: dict) -> bytes | None:
+    """The multipart delimiter of a request's Content-Type ("--" + boundary), or None."""
+    kind = dict(scope["headers"]).get(b"content-type", b"")
+    boundary = next((p.split(b"=", 1)[1].strip(b'"') for p in kind.split(b";") if p.strip().startswith(b"boundary=")), b"")
+    return b"--" + boundary if boundary else None
+
+
+def _too_large(length: int | None, cap: int, upload: bool) -> str:
+    size = f"{length / 2**20:.1f} MB" if length else "over the limit"
+    what = "the files of one upload" if upload else "one request (form values and file references)"
+    return f"request body {size}; at most {cap / 2**20:.1f} MB for {what}"
+
+
+async def _read(receive, cap: int) -> bytes:
+    """The whole request body, or _TooLarge past `cap` bytes."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return bytes(body)
+        body += message.get("body", b"")
+        if len(body) > cap:
+            raise _TooLarge
+        if not message.get("more_body"):
+            return bytes(body)
+
+
+def _replay(body: bytes, receive):
+    """A receive() that hands the app a body already read, then listens to the client again (for its disconnect)."""
+    sent = False
+
+    async def replayed():
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return replayed
+
+
+def _counted(receive, cap: int, delimiter: bytes | None = None):
+    """receive(), raising _TooLarge once more than `cap` body bytes have come (chunked bodies have no length), or,
+    for a multipart body, once it holds more than MAX_FILES parts (counted by their `delimiter`)."""
+    seen, parts, tail = 0, -1, b""  # the closing delimiter is one more than the parts
+
+    async def counted():
+        nonlocal seen, parts, tail
+        message = await receive()
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > cap:
+            raise _TooLarge
+        if delimiter:
+            window = tail + chunk  # a delimiter split across two chunks is counted once, in the second
+            parts += window.count(delimiter)
+            tail = window[-(len(delimiter) - 1):]
+            if parts > MAX_FILES:
+                raise _TooLarge(f"more than {MAX_FILES} files in one upload")
+        return message
+    return counted
+
+
+async def _refuse(send, status: int, detail) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
