@@ -7,6 +7,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import os
 import tempfile
 import threading
 from pathlib import Path
@@ -161,6 +162,8 @@ def rerun(source: str, seed, num_digits, speed, horizon, files, index, fix, canc
 
 def pick_example(horizon, fix, evt: gr.SelectData, cancel: threading.Event | None = None):
     """A click on a ready sequence: load it as the upload, show the Upload tab, and predict."""
+    if not 0 <= evt.index < len(EXAMPLES):
+        raise gr.Error(f"Pick one of the {len(EXAMPLES)} ready sequences (index 0-{len(EXAMPLES) - 1}), not {evt.index}.")
     path = str(EXAMPLES[evt.index])
     return ([path], gr.Tabs(selected="upload"), "upload", *predict_file([path], horizon, 0, fix, cancel=cancel))
 
@@ -306,6 +309,9 @@ def launch(**overrides):
               files: ("files", "files"), result: ("result", "text")}  # named as the handlers' messages name them
     door = Middleware(guard.Guard, blocks=demo, uploads=Path(get_upload_folder()), work=WORK, protect=protect,
                       fields={c._id: named for c, named in fields.items()})
+    # the door decides whose forwarding header to believe (guard.PROXY_HOPS); uvicorn, left alone, believes any
+    # X-Forwarded-For from 127.0.0.1, such as a tunnel's, and would hand the door a client-chosen address
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
     settings = {"max_file_size": clips.MAX_BYTES, "ssr_mode": False, "theme": gr.themes.Soft(), "css": asset("page.css"),
                 "enable_monitoring": False, "state_session_capacity": SESSIONS, "app_kwargs": {"middleware": [door]}}
     return demo.launch(**{**settings, **overrides})

@@ -1,5 +1,6 @@
 """The Gradio app: handlers called directly, the launched app through gradio_client, and a real headless browser."""
 import base64
+import contextlib
 import io
 import logging
 import os
@@ -312,14 +313,25 @@ const r = i.getBoundingClientRect();
 return i.naturalWidth ? {width: r.width, height: r.height, natural: [i.naturalWidth, i.naturalHeight]} : null;"""
 
 
+@contextlib.contextmanager
+def painted(server: str, width: int):
+    """The page at `width` CSS pixels, once its first prediction is painted; the browser is closed after."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chrome(width)
+    try:
+        browser.get(server)
+        WebDriverWait(browser, 90).until(lambda b: (p := b.execute_script(PLAYER)) and p["painted"])
+        yield browser
+    finally:
+        browser.quit()
+
+
 @pytest.mark.slow
 def test_browser_phone_width_has_no_sideways_overflow(server):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser = chrome(400)
-    try:
-        browser.get(server)
-        WebDriverWait(browser, 90).until(lambda b: (p := b.execute_script(PLAYER)) and p["painted"])
+    with painted(server, 400) as browser:
         WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.querySelector('#inside canvas')"))
         strip = WebDriverWait(browser, 60).until(lambda b: b.execute_script(STRIP))
         assert browser.execute_script("return document.documentElement.scrollWidth") <= 400  # the strip included
@@ -331,18 +343,13 @@ def test_browser_phone_width_has_no_sideways_overflow(server):
         # the filmstrip is drawn at its own scale (it scrolls sideways in its box), not shrunk to 0.43x of it
         assert [strip["width"], strip["height"]] == strip["natural"] and strip["height"] >= 100, strip
         screenshot(browser, "app_400")
-    finally:
-        browser.quit()
 
 
 @pytest.mark.slow
 def test_browser_wide_screen_is_used_and_downloads_are_not_editable(server):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser = chrome(1400)
-    try:
-        browser.get(server)
-        WebDriverWait(browser, 90).until(lambda b: (p := b.execute_script(PLAYER)) and p["painted"])
+    with painted(server, 1400) as browser:
         WebDriverWait(browser, 60).until(lambda b: b.execute_script(STRIP))
         WebDriverWait(browser, 60).until(lambda b: b.execute_script("return document.querySelectorAll('#downloads a').length") == 3)
         # the content is centred and spans the window (it was capped at 1180 px on the left: 252 px empty on the right)
@@ -355,8 +362,6 @@ def test_browser_wide_screen_is_used_and_downloads_are_not_editable(server):
             "#filmstrip input')].filter(e => e.offsetParent !== null).map(e => e.getAttribute('aria-label') || e.outerHTML)")
         assert controls == []
         screenshot(browser, "app_1400")
-    finally:
-        browser.quit()
 
 
 def test_cache_cleaning_never_removes_the_example_thumbnails():
