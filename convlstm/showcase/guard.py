@@ -101,7 +101,7 @@ class Disk:
 
     def __init__(self, uploads: Path, work: Path, protect: set[Path]):
         self.uploads, self.work, self.protect = uploads, work, {p.resolve() for p in protect}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # admit() runs in a worker thread, charge() also on the event loop
         self.sent: dict[str, collections.deque] = collections.defaultdict(collections.deque)  # client -> (time, bytes)
         self.scanned_at, self.used = -SCAN_S, 0
 
@@ -135,8 +135,9 @@ class Disk:
 
     def charge(self, client: str, nbytes: int, now: float | None = None) -> None:
         """Count `nbytes` against the client's window and the disk (the uploads until the next scan see it)."""
-        self.sent[client].append((time.monotonic() if now is None else now, nbytes))
-        self.used += nbytes
+        with self.lock:
+            self.sent[client].append((time.monotonic() if now is None else now, nbytes))
+            self.used += nbytes
 
     def _prune(self, entries: list[tuple[float, int, Path]], excess: int) -> None:
         """Remove the oldest unprotected entries older than YOUNG_S until `excess` bytes are gone (or none is left)."""
