@@ -207,7 +207,9 @@ Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}{spread}, {model.n
 
 **Inputs.** Uploads become 64x64 grey frames (colour to luma, padded to square, resized). The model knows
 bright digits moving on black; clips with a bright or grey background or faint shapes are inverted,
-lifted to black and stretched first (unless you untick *Fix the input*), and the note says what was done.
+lifted to black and stretched first (unless you untick *Fix the input*), and the note says what was done. The fix
+reads and changes only the clip's own pixels: the black bars that make a non-square clip square stay black. The
+command line (`--no-fix`) and `convlstm.predict` (`fix=False`) prepare clips the same way.
 """
 
 
