@@ -76,10 +76,11 @@ def prepare_clip(clip: clips.Clip, horizon: int = FUTURE, context: int = CONTEXT
         note += "."
     if n < CONTEXT:
         note += f" (The model was trained on {CONTEXT} context frames; fewer also work.)"
-    check, given = input_fix.assess(seen, clip.coverage), None
+    cover = clip.coverage
+    check, given = input_fix.assess(seen, cover), None
     if check.problems and fix:
-        given, seen = seen, check.apply(seen, clip.coverage)
-        truth = None if truth is None else check.apply(truth, clip.coverage)
+        given, seen = seen, check.apply(seen, cover)
+        truth = None if truth is None else check.apply(truth, cover)
         note += f" Input fixed: {check.note}, so it looks like what the model knows."
     elif check.problems:
         note += f" Far from what the model knows: {' and '.join(check.problems)}; the fix was turned off."

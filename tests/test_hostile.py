@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convlstm.showcase import workdirs
+from convlstm.showcase.probe import decoders
 from convlstm.upload import clips, sandbox
 from convlstm.upload.limits import MAX_SECONDS
 from fuzz_clips import as_upload
@@ -144,17 +145,6 @@ def test_sandbox_kills_at_the_wall_clock_caps_memory_and_reaps_every_worker():
     assert zombies() == []
 
 
-def spinners(target: str, caps: sandbox.Caps) -> int:
-    """Live workers of `target`, counted from /proc by their command line (not from the sandbox's own books)."""
-    n = 0
-    for pid in os.listdir("/proc"):
-        try:
-            n += pid.isdigit() and target.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-    return n
-
-
 def test_sandbox_bounds_its_live_workers_and_a_cancel_kills_at_once():
     """12 jobs at once, each given up by its caller (as a cancelled request's thread is): never more than
     caps.workers processes, each killed within POLL_S of its cancel; the rest wait and are told "busy"."""
@@ -171,7 +161,7 @@ def test_sandbox_bounds_its_live_workers_and_a_cancel_kills_at_once():
         t.start()
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
-        peak[0] = max(peak[0], spinners(target, caps))
+        peak[0] = max(peak[0], decoders(target))
         time.sleep(0.02)
     cancelled_at = time.monotonic()
     for flag in flags:
@@ -182,7 +172,7 @@ def test_sandbox_bounds_its_live_workers_and_a_cancel_kills_at_once():
     assert {reason for reason, _ in answers} == {"cancelled"} and len(answers) == 12
     assert max(at for _, at in answers) - cancelled_at < 0.5  # killed at once, not at the 3 s wall clock
     time.sleep(0.2)
-    assert spinners(target, caps) <= 1 and zombies() == []  # the spare alone
+    assert decoders(target) <= 1 and zombies() == []  # the spare alone
     threads = [threading.Thread(target=job, args=(None,)) for _ in range(2)]  # both workers busy for 3 s
     for t in threads:
         t.start()

@@ -32,7 +32,6 @@ def number(value, name: str, low: float, high: float | None = None, whole: bool 
     return (value if isinstance(value, int) else int(x)) if whole else x
 
 
-
 KINDS = {"number": ((int, float), "a number"), "bool": ((bool,), "true or false"), "text": ((str,), "text"),
          "files": ((list,), "a list of uploaded files")}
 

@@ -96,8 +96,8 @@ def _entries(folder: Path) -> list[tuple[float, int, Path]]:
 
 
 class Disk:
-    """The upload quota: disk used in `folders`, the upload folder pruned oldest first, and per-client upload bytes
-    over WINDOW_S."""
+    """The upload quota: disk used in the upload and work folders, the upload folder pruned oldest first, and
+    per-client upload bytes over WINDOW_S."""
 
     def __init__(self, uploads: Path, work: Path, protect: set[Path]):
         self.uploads, self.work, self.protect = uploads, work, {p.resolve() for p in protect}
@@ -129,8 +129,8 @@ class Disk:
             if self.used + nbytes > DISK_QUOTA:
                 return "the server's upload space is full with other visitors' recent files; try again in a few minutes"
             self.charge(client, nbytes, now)
-            for client in [c for c, q in self.sent.items() if not q]:
-                del self.sent[client]
+            for quiet in [c for c, q in self.sent.items() if not q]:
+                del self.sent[quiet]
             return None
 
     def charge(self, client: str, nbytes: int, now: float | None = None) -> None:

@@ -51,14 +51,16 @@ def file_data(paths: list[str]) -> list[dict]:
     return [{"path": p, "meta": {"_type": "gradio.FileData"}} for p in paths]
 
 
-def decoders() -> int:
-    """Decoding workers alive on this machine, counted from /proc (not from the sandbox's own books)."""
+def decoders(target: str = "") -> int:
+    """Sandbox workers alive on this machine (of `target`, "module:function", if given), counted from /proc by their
+    command line, not from the sandbox's own books."""
     n = 0
     for pid in os.listdir("/proc"):
         try:
-            n += pid.isdigit() and b"sandbox import serve" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            line = Path(f"/proc/{pid}/cmdline").read_bytes() if pid.isdigit() else b""
         except OSError:
             continue
+        n += b"sandbox import serve" in line and target.encode() in line
     return n
 
 
