@@ -91,6 +91,8 @@ def _png(data: bytes, tally: _Tally) -> None:
     i = 8
     while i + 8 <= len(data):
         n, kind = struct.unpack_from(">I4s", data, i)
+        if kind in (b"IHDR", b"fcTL") and i + 8 + min(n, 20) > len(data):
+            return  # a truncated header chunk: the decoder reports the truncation
         if kind == b"IHDR" and n >= 8:
             tally.canvas(*struct.unpack_from(">II", data, i + 8))
         elif kind == b"fcTL" and n >= 20:  # an APNG frame: width, height, x, y
@@ -116,7 +118,7 @@ def _jpeg(data: bytes, tally: _Tally) -> None:
         if marker in (0xDA, 0xD9):  # start of scan or end of image: the header is over
             return
         (n,) = struct.unpack_from(">H", data, i + 2)
-        if marker in SOF and n >= 7:
+        if marker in SOF and n >= 7 and i + 9 <= len(data):  # a truncated header is the decoder's to report
             h, w = struct.unpack_from(">HH", data, i + 5)
             _side(tally.name, w, h)
         tally.block(n if 0xE0 <= marker <= 0xEF or marker == 0xFE else 0)  # APPn and comments are metadata
