@@ -19,9 +19,10 @@ from starlette.middleware import Middleware
 
 from convlstm.showcase import forms, guard, inside, pipeline, workdirs
 from convlstm.upload import clips
-from convlstm.api import MAX_HORIZON, default_model, prepare_clip
+from convlstm.api import MAX_HORIZON, prepare_clip, shipped_model
+from convlstm.checkpoint import DEFAULT_MODEL, MODELS
 from convlstm.data import CONTEXT, FREE, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
-from convlstm.evaluate import GATE_RATIO, cell_for, grid_table
+from convlstm.evaluate import GATE_RATIO, cell_for, grid_table, models_table
 from convlstm.showcase.pipeline import CONCURRENCY, FILE_SLOTS, KEEP_S, QUEUE_SIZE, SESSIONS, asset
 
 ROOT = Path(__file__).resolve().parent
@@ -32,6 +33,9 @@ EXPECTS = ("The model knows **bright shapes moving on a black background**, 64x6
            "you untick *Fix the input*).")
 MAX_SEED = 2**32 - 1  # numpy seeds any integer, but a 300-digit seed helps nobody
 COLOURS = dict(zip(pipeline.PREDICTORS, ["#3b82f6", "#f97316"]))  # the curves: the model blue, as its frames
+# the shipped models (checkpoint.MODELS) as the page names them: what each is good at
+MODEL_LABELS = {"whole-range": "Whole range: 1-3 digits at every speed, and shapes",
+                "canonical": "Canonical specialist: 2 digits at speed 0.1"}
 log = logging.getLogger("convlstm.app")
 
 
@@ -46,6 +50,15 @@ def _form(value, name: str, low: float, high: float | None = None, whole: bool =
         return forms.number(value, name, low, high, whole)
     except forms.FormError as e:
         raise gr.Error(str(e)) from None
+
+
+def _model(name):
+    """The shipped model a form names, or a gr.Error listing the names."""
+    if name is None or name == "":
+        name = DEFAULT_MODEL
+    if name not in MODELS:
+        raise gr.Error(f"model must be one of {', '.join(MODELS)}, got {forms.shown(name)}")
+    return name, shipped_model(name)
 
 
 def _user_errors(handler):
@@ -99,41 +112,54 @@ def files_for(result: str):
 
 
 @_user_errors
-def sample(seed: float, num_digits: float, speed: float, horizon: float):
-    """A new MovingMNIST sequence from the test digits, and the model's prediction of it."""
+def sample(seed: float, num_digits: float, speed: float, horizon: float, model: str = DEFAULT_MODEL):
+    """A new MovingMNIST sequence from the test digits, and the prediction of a shipped model (whole-range or canonical)."""
     seed, num_digits, horizon = _form(seed, "seed", 0, MAX_SEED), _form(num_digits, "digits", *NUM_DIGITS), _form(horizon, "horizon", 1, MAX_HORIZON)
     speed = _form(speed, "speed", *SPEEDS, whole=False)
+    name, weights = _model(model)
     seq = generate_sequence(np.random.default_rng(seed), load_digits("test"), num_frames=CONTEXT + horizon,
                             num_digits=num_digits, speed=float(speed))
     note = (f"Sampled seed {seed}: {num_digits} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
-            f"context = frames 1-{CONTEXT}, truth = frames {CONTEXT + 1}-{CONTEXT + horizon}.{_measured(num_digits, speed)}")
-    return _outputs(pipeline.show(seq[:CONTEXT], seq[CONTEXT:], horizon, _workdir()), note, horizon)
+            f"context = frames 1-{CONTEXT}, truth = frames {CONTEXT + 1}-{CONTEXT + horizon}.{_measured(name, num_digits, speed)}")
+    return _outputs(pipeline.show(seq[:CONTEXT], seq[CONTEXT:], horizon, _workdir(), model=weights), note, horizon)
 
 
-def _measured(num_digits: int, speed: float) -> str:
-    """How well the shipped weights do on test sequences like the sampled one (their grid cell); empty without a grid."""
-    grid = default_model().provenance.get("test", {}).get("grid", {})
-    cell = cell_for(grid.get("cells", []), num_digits, speed)
+def _cell(name: str, num_digits: int, speed: float) -> tuple[dict | None, int]:
+    """A shipped model's grid cell nearest to (digits, speed), and the cell's number of test sequences."""
+    grid = shipped_model(name).provenance.get("test", {}).get("grid", {})
+    return cell_for(grid.get("cells", []), num_digits, speed), grid.get("n", 0)
+
+
+def _measured(name: str, num_digits: int, speed: float) -> str:
+    """How well the chosen model does on test sequences like the sampled one (its grid cell), and which shipped model
+    does better there if it does poorly; empty without a grid."""
+    cell, n = _cell(name, num_digits, speed)
     if cell is None:
         return ""
-    told = (f"\n\nOn {grid['n']} test sequences like this one ({num_digits} digit{'s' * (num_digits > 1)}, speed "
-            f"{cell['speed']:g}) these weights score **{cell['ratio']:.2f}x** a black frame's MSE")
+    told = (f"\n\nOn {n} test sequences like this one ({num_digits} digit{'s' * (num_digits > 1)}, speed "
+            f"{cell['speed']:g}) the {name} model scores **{cell['ratio']:.2f}x** a black frame's MSE")
     if cell["ratio"] <= GATE_RATIO:
         return told + "."
-    verdict = "they predict poorly at this speed" if cell["ratio"] < 1 else \
-        "worse than a black frame; they have not learned this speed"
-    return f"{told}: {verdict} (the grid in *How it works* shows where they do well)."
+    verdict = "it predicts poorly at this speed" if cell["ratio"] < 1 else \
+        "worse than a black frame; it has not learned this speed"
+    others = [(c["ratio"], other) for other in MODELS if other != name
+              for c in [_cell(other, num_digits, speed)[0]] if c and c["ratio"] < cell["ratio"]]
+    better = f" The {min(others)[1]} model scores {min(others)[0]:.2f}x here: choose it under *Model*." if others else ""
+    return f"{told}: {verdict} (the grid in *How it works* shows where it does well).{better}"
 
 
 @_user_errors
-def predict_file(files, horizon: float, index: float, fix: bool = True, cancel: threading.Event | None = None):
+def predict_file(files, horizon: float, index: float, fix: bool = True, model: str = DEFAULT_MODEL,
+                 cancel: threading.Event | None = None):
     """An uploaded clip (or image frames): the first 10 frames are context, what follows is the truth.
 
     fix: invert / lift / stretch a clip that is far from bright-on-black (convlstm.upload.fix), as everywhere.
+    model: a shipped model's name, whole-range (the default) or canonical.
     cancel: set when the request is cancelled; decoding stops and nothing more is computed.
     """
     horizon = _form(horizon, "horizon", 1, MAX_HORIZON)
     index = _form(0 if index is None else index, "sequence index", 0)
+    name, weights = _model(model)
     if not files:
         raise gr.Error(f"Upload a clip first: {clips.ACCEPTED}.")
     paths = [Path(f) for f in (files if isinstance(files, list) else [files])]
@@ -150,27 +176,31 @@ def predict_file(files, horizon: float, index: float, fix: bool = True, cancel: 
                  "it as it is.")
     elif ready.fix.problems:
         note += " Tick *Fix the input* to correct it."
-    return _outputs(pipeline.show(ready.context, ready.truth, horizon, _workdir(), shown_input=ready.given), note, horizon)
+    note += f" Predicted by the {name} model."
+    return _outputs(pipeline.show(ready.context, ready.truth, horizon, _workdir(), shown_input=ready.given, model=weights),
+                    note, horizon)
 
 
-def rerun(source: str, seed, num_digits, speed, horizon, files, index, fix, cancel: threading.Event | None = None):
-    """Re-run the current input (the last sampled sequence or the uploaded clip) after a slider moved."""
+def rerun(source: str, seed, num_digits, speed, horizon, files, index, fix, model,
+          cancel: threading.Event | None = None):
+    """Re-run the current input (the last sampled sequence or the uploaded clip) after a slider or the model changed."""
     if source == "upload" and files:
-        return predict_file(files, horizon, index, fix, cancel=cancel)
-    return sample(seed, num_digits, speed, horizon)
+        return predict_file(files, horizon, index, fix, model, cancel=cancel)
+    return sample(seed, num_digits, speed, horizon, model)
 
 
-def pick_example(horizon, fix, evt: gr.SelectData, cancel: threading.Event | None = None):
+def pick_example(horizon, fix, model, evt: gr.SelectData, cancel: threading.Event | None = None):
     """A click on a ready sequence: load it as the upload, show the Upload tab, and predict."""
     if not 0 <= evt.index < len(EXAMPLES):
         raise gr.Error(f"Pick one of the {len(EXAMPLES)} ready sequences (index 0-{len(EXAMPLES) - 1}), not {evt.index}.")
     path = str(EXAMPLES[evt.index])
-    return ([path], gr.Tabs(selected="upload"), "upload", *predict_file([path], horizon, 0, fix, cancel=cancel))
+    return ([path], gr.Tabs(selected="upload"), "upload", *predict_file([path], horizon, 0, fix, model, cancel=cancel))
 
 
-def about() -> str:
-    """'How it works', with the shipped model's measured numbers read from its weights file."""
-    model = default_model()
+@functools.lru_cache(maxsize=len(MODELS))  # the weights' numbers never change while the app runs; reach() takes a moment
+def about(name: str = DEFAULT_MODEL) -> str:
+    """'How it works', with the chosen shipped model's measured numbers read from its weights file."""
+    name, model = _model(name)
     p, c = model.provenance, model.config
     test = p.get("test")
     if test:
@@ -191,6 +221,15 @@ def about() -> str:
               "sequences per cell: MSE / a black frame's MSE (ratio; below 1 beats a black frame, and the project asks "
               f"for at most {GATE_RATIO:g} everywhere):\n\n{grid_table(grid['cells'], grid.get('shapes'))}" if grid.get("cells") else "")
     return f"""
+**Two shipped models**, chosen under *Model* (grid: MSE / a black frame's MSE on {NUM_DIGITS[0]}-{NUM_DIGITS[1]} test
+digits at speeds {SPEEDS[0]}-{SPEEDS[1]}, the sliders' range, and on shapes training never drew; the test MSE is the
+literature's canonical set, two digits at speed 0.1):
+
+{models_table(MODEL_LABELS)}
+
+The whole-range model is the default: it beats the specialist across the range and at its worst cell; the specialist
+stays for the canonical setting, where it is still the better of the two. Below: the **{name}** model.
+
 **Model.** A ConvLSTM encoder-decoder (Shi et al. 2015), as in the article this project follows: {c.layers} ConvLSTM
 cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of {c.layers}
 decoder cells{start}, each later step fed {fed}, and a Conv3d head with a sigmoid turns every decoder
@@ -241,6 +280,8 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(KEEP_S, KEEP_S))
                     upload_btn = gr.Button("Predict", variant="primary", elem_id="upload-button")
             horizon = gr.Slider(1, MAX_HORIZON, value=FUTURE, step=1, label="Prediction horizon (frames)", elem_id="horizon",
                                 info=f"Trained for {FUTURE}; beyond {FUTURE} is extrapolation. Release to re-run.")
+            model = gr.Radio([(MODEL_LABELS[n], n) for n in MODELS], value=DEFAULT_MODEL, label="Model", elem_id="model",
+                             info="The default is good across the sliders' range; the specialist only at 2 digits, speed 0.1.")
             gr.Markdown("**Ready sequences**: click one to predict it")
             examples = gr.Gallery([(str(p), p.stem.replace("_", " ")) for p in EXAMPLES], label="Ready sequences",
                                   show_label=False, columns=4, height=150, allow_preview=False, elem_id="examples",
@@ -269,7 +310,7 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(KEEP_S, KEEP_S))
 
     OUTPUTS = [result, note, table, mse_plot, ssim_plot, comparison, cells]
     FILES = [strip, downloads]
-    sample_in = [seed, num_digits, speed, horizon]
+    sample_in = [seed, num_digits, speed, horizon, model]
     # progress and errors show on the note alone: earlier results stay visible, uncovered, while a new one runs or fails
     model_call = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "show_progress_on": [note]}
     live = {**model_call, "trigger_mode": "always_last", "api_visibility": "private"}
@@ -285,19 +326,20 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(KEEP_S, KEEP_S))
 
     # the public API first, so these keep their names; every other listener is private
     then_files(sample_btn.click(sample, sample_in, OUTPUTS, api_name="sample", **model_call), "files")
-    then_files(upload_btn.click(_cancellable(predict_file), [files, horizon, index, fix], OUTPUTS, api_name="predict_file",
+    then_files(upload_btn.click(_cancellable(predict_file), [files, horizon, index, fix, model], OUTPUTS, api_name="predict_file",
                                 **model_call))
     then_files(demo.load(sample, sample_in, OUTPUTS, **live))  # a result on arrival
-    demo.load(about, None, how, api_visibility="private")  # reads the weights on first use, not at import
+    demo.load(about, model, how, api_visibility="private")  # reads the weights on first use, not at import
+    model.change(about, model, how, api_visibility="private")
     gr.on([sample_btn.click, dice.click, num_digits.release, speed.release], lambda: "sample", None, source,
           queue=False, api_visibility="private")
     upload_btn.click(lambda: "upload", None, source, queue=False, api_visibility="private")
     then_files(dice.click(lambda: int(np.random.default_rng().integers(0, 1_000_000)), None, seed, queue=False,
                           api_visibility="private").then(sample, sample_in, OUTPUTS, **live))
     then_files(gr.on([num_digits.release, speed.release], sample, sample_in, OUTPUTS, **live))
-    then_files(horizon.release(_cancellable(rerun), [source, seed, num_digits, speed, horizon, files, index, fix], OUTPUTS,
-                               **live))
-    then_files(examples.select(_cancellable(pick_example), [horizon, fix], [files, tabs, source, *OUTPUTS],
+    rerun_in = [source, seed, num_digits, speed, horizon, files, index, fix, model]
+    then_files(gr.on([horizon.release, model.input], _cancellable(rerun), rerun_in, OUTPUTS, **live))
+    then_files(examples.select(_cancellable(pick_example), [horizon, fix, model], [files, tabs, source, *OUTPUTS],
                                scroll_to_output=True, **live))
 
 demo.queue(max_size=QUEUE_SIZE, api_open=False)  # api_open=False: no route runs a model without the queue's slots
@@ -308,7 +350,7 @@ def launch(**overrides):
     protect = {Path(item["image"]["path"]).parent for item in examples.value}  # the gallery's cached thumbnails
     fields = {seed: ("seed", "number"), num_digits: ("digits", "number"), speed: ("speed", "number"),
               horizon: ("horizon", "number"), index: ("sequence index", "number"), fix: ("fix", "bool"),
-              files: ("files", "files"), result: ("result", "text")}  # named as the handlers' messages name them
+              files: ("files", "files"), result: ("result", "text"), model: ("model", "choice")}  # named as the handlers' messages name them
     door = Middleware(guard.Guard, blocks=demo, uploads=Path(get_upload_folder()), work=WORK, protect=protect,
                       fields={c._id: named for c, named in fields.items()})
     # the door decides whose forwarding header to believe (guard.PROXY_HOPS); uvicorn, left alone, believes any

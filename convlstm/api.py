@@ -1,6 +1,6 @@
 """Inference: `run`, the one batched path that the API, evaluation, training validation and the benchmark share;
 `prepare_clip`, the one way a clip becomes the model's context (app, CLI and API alike); and
-`predict(frames, horizon)`, the Python API on the shipped (or a given) model.
+`predict(frames, horizon)`, the Python API on a shipped (or a given) model.
 """
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from .upload import clips, fix as input_fix
-from .checkpoint import load_model
+from .checkpoint import DEFAULT_MODEL, MODELS, load_model
 from .data import CONTEXT, FUTURE
 from .model import Seq2Seq
 from .runtime import autocast, resolve_precision
@@ -19,10 +19,17 @@ MAX_HORIZON = 30  # frames one request may ask for: 3x past the 10 trained steps
 BATCH = 32  # sequences per forward pass in `run`
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=len(MODELS))
+def shipped_model(name: str = DEFAULT_MODEL) -> Seq2Seq:
+    """A shipped model by name (checkpoint.MODELS: "whole-range", the default, or "canonical"), loaded once per process."""
+    if name not in MODELS:
+        raise ValueError(f"no shipped model named {name!r}; choose one of: {', '.join(MODELS)}")
+    return load_model(name)
+
+
 def default_model() -> Seq2Seq:
-    """The shipped weights, loaded once per process on first use."""
-    return load_model()
+    """The default shipped model, good across the app's whole range, loaded once per process on first use."""
+    return shipped_model(DEFAULT_MODEL)
 
 
 @torch.inference_mode()
@@ -87,11 +94,12 @@ def prepare_clip(clip: clips.Clip, horizon: int = FUTURE, context: int = CONTEXT
     return Prepared(seen, truth, given, check, note)
 
 
-def predict(frames: np.ndarray | clips.Clip, horizon: int = FUTURE, model: Seq2Seq | None = None, fix: bool = True,
+def predict(frames: np.ndarray | clips.Clip, horizon: int = FUTURE, model: Seq2Seq | str | None = None, fix: bool = True,
             context: int | None = None) -> np.ndarray:
     """Predict the `horizon` frames after the context, from `frames` (T, H, W) or (T, H, W, C), uint8 or float in
     [0, 1], or a Clip from `convlstm.upload.clips.read_clip(path)`.
 
+    `model`: a Seq2Seq, or a shipped model's name ("whole-range", the default, or "canonical", the speed-0.1 specialist).
     The first `context` frames are the context (all of them by default); they become 64x64 grey and get the
     input fix unless `fix` is False, exactly as in the app and the CLI (see prepare_clip).
     Returns float32 (horizon, 64, 64) in [0, 1].
@@ -100,4 +108,5 @@ def predict(frames: np.ndarray | clips.Clip, horizon: int = FUTURE, model: Seq2S
         raise ValueError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
     clip = frames if isinstance(frames, clips.Clip) else clips.to_model_frames(frames)
     ready = prepare_clip(clip, horizon, len(clip.frames) if context is None else context, fix)
-    return run(model or default_model(), ready.context[None], horizon)[0]  # (T, H, W) -> (1, T, H, W) -> (horizon, H, W)
+    model = shipped_model(model) if isinstance(model, str) else model or default_model()
+    return run(model, ready.context[None], horizon)[0]  # (T, H, W) -> (1, T, H, W) -> (horizon, H, W)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .api import predict, run
-from .checkpoint import DEFAULT_WEIGHTS, load_model
+from .checkpoint import load_model
 from .cli import OneLineParser
 from .data import CONTEXT, FUTURE, fixed_set
 from .model import ModelConfig, Seq2Seq
@@ -90,7 +90,7 @@ def measure(model: Seq2Seq, device: torch.device, train_batch: int, train_steps:
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(prog="python -m convlstm.bench", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="the 'shipped' model")
+    parser.add_weights()
     parser.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA if present")
     parser.add_argument("--repeats", type=int, default=21, help="timed calls per inference figure (median)")
     parser.add_argument("--json", type=Path, help="also write the results here")

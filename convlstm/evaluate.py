@@ -1,6 +1,7 @@
 """Evaluate weights the way the literature does, beside the zeros and copy-last-frame baselines.
 
-    python -m convlstm.evaluate                          # shipped weights, 2,000 fixed test sequences
+    python -m convlstm.evaluate                          # the default shipped model, 2,000 fixed test sequences
+    python -m convlstm.evaluate --weights canonical      # the speed-0.1 specialist; or any weights file or folder
     python -m convlstm.evaluate --data mnist_test_seq.npy  # the canonical file, if you have it (all 10,000)
     python -m convlstm.evaluate --write-metadata         # store the headline numbers and the grid in the weights file
     python -m convlstm.evaluate --device cuda --grid-n 0  # on a GPU; no generalisation grid
@@ -18,8 +19,8 @@ import numpy as np
 from tqdm import tqdm
 
 from . import metrics, plots
-from .api import run
-from .checkpoint import DEFAULT_WEIGHTS, load_model
+from .api import run, shipped_model
+from .checkpoint import MODELS, load_model, resolve
 from .hub import save_model
 from .cli import OneLineParser
 from .data import (CONTEXT, FUTURE, HELD_OUT_KINDS, HELD_OUT_RADII, NUM_DIGITS, TEST_SEED, fixed_set, generate_set,
@@ -96,6 +97,30 @@ def cell_for(cells: list[dict], digits: int, speed: float) -> dict | None:
     return min(row, key=lambda c: abs(c["speed"] - speed), default=None)
 
 
+def models_table(labels: dict[str, str], wiring: bool = False) -> str:
+    """The shipped models side by side, as markdown: the canonical test MSE and the whole-range headline from each
+    one's stored evaluation, what it was trained on, and (wiring) its parameters, MACs and measured reach."""
+    head = "| model | test MSE (2 digits, speed 0.1) | grid mean | worst digit cell | worst shapes cell | trained on |"
+    lines = [head + (" parameters, GMACs, reach (px per step: decoder / encoder) |" if wiring else ""),
+             "|---" * (6 + wiring) + "|"]
+    for name in MODELS:
+        model = shipped_model(name)
+        p = model.provenance
+        test = p.get("test", {})
+        grid = metrics.grid_headline(test.get("grid", {}))
+        scores = ["-"] * 3 if grid is None else [
+            f"{grid['mean']:.2f}x", f"{grid['worst']:.2f}x ({grid['worst_digits']} digit{'s' * (grid['worst_digits'] > 1)}, "
+            f"speed {grid['worst_speed']:g})", "-" if grid["shapes_worst"] is None else f"{grid['shapes_worst']:.2f}x"]
+        row = [labels[name], f"{test['mse']:.1f}" if test else "-", *scores,
+               f"{p.get('sequences_seen', 0):,} sequences, the latest on {p.get('data', 'generated Moving MNIST')}"]
+        if wiring:
+            reach = model.reach()
+            row.append(f"{model.num_parameters():,}, {model.macs_per_sequence() / 1e9:.2f}, "
+                       f"{reach['decoder_px_per_step']:g} / {reach['encoder_px_per_step']:g}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def headline(results: dict) -> dict[str, float]:
     """Means over the first FUTURE horizon steps: the standard 10 -> 10 numbers."""
     return {f"{name}_{k}": float(v[:FUTURE].mean()) for name, r in results.items() for k, v in r.items()}
@@ -114,7 +139,7 @@ def table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(prog="python -m convlstm.evaluate", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="safetensors weights (default: shipped)")
+    parser.add_weights()
     parser.add_argument("--data", type=Path, help="canonical mnist_test_seq.npy (uint8 (20, N, 64, 64)); default: generated")
     parser.add_argument("--n", type=int, help=f"number of test sequences (default: {TEST_N} generated, or every one in --data)")
     parser.add_argument("--horizon", type=int, default=30, help="per-step metrics up to here (>= 10; generated data only past 10)")
@@ -163,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
                 "copy_last_mse": summary["copy_last_mse"],
                 **{k: summary[f"model_{k}"] for k in ("mse", "mae", "ssim", "ssim_openstl", "psnr")},
                 "grid": {"n": args.grid_n, "cells": cells, "shapes": shapes}}
-        save_model(model, args.weights, {**model.provenance, "test": test})  # a folder gets its card rewritten too
+        save_model(model, resolve(args.weights), {**model.provenance, "test": test})  # a folder gets its card rewritten too
         print(f"stored the test numbers in {args.weights}")
 
 

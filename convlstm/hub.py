@@ -13,37 +13,47 @@ import json
 import tempfile
 from pathlib import Path
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, atomic_write, load_model, save_weights
+from .checkpoint import CONFIG_FILE, MODELS, WEIGHTS_FILE, atomic_write, load_model, save_weights
+from .metrics import grid_headline
 from .model import Seq2Seq
 
 CARD_FILE = "README.md"
 NAME = "convlstm-mmnist"
 
 
-def card(model: Seq2Seq, provenance: dict):
+def card(model: Seq2Seq, provenance: dict, name: str = NAME):
     """The model card (a huggingface_hub ModelCard): YAML metadata (licence, tags, model-index from the stored test
-    numbers) and a short body."""
+    numbers) and a short body with the whole-range headline."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     test = provenance.get("test") or {}
     results = [EvalResult(task_type="video-prediction", task_name="Video prediction (10 -> 10 frames)",
                           dataset_type="moving-mnist", dataset_name=f"Moving MNIST, {test['n']} generated test sequences",
-                          metric_type=k, metric_name=name, metric_value=round(float(test[k]), 4))
-               for k, name in (("mse", "MSE per frame"), ("ssim", "SSIM"), ("psnr", "PSNR (dB)")) if k in test]
+                          metric_type=k, metric_name=label, metric_value=round(float(test[k]), 4))
+               for k, label in (("mse", "MSE per frame"), ("ssim", "SSIM"), ("psnr", "PSNR (dB)")) if k in test]
     data = ModelCardData(license="mit", library_name="pytorch", tags=["video-prediction", "convlstm", "moving-mnist"],
-                         model_name=NAME, eval_results=results or None)
+                         model_name=name, eval_results=results or None)
     c = model.config
+    spread = f" (each cell's input spread by a depthwise 3x3 at dilation {c.spread})" if c.spread else ""
+    head = grid_headline(test.get("grid") or {})
+    scores = "" if not head else (
+        f"\nAcross the whole range (1-3 test digits x speeds 0.02-0.3, {test['grid']['n']} sequences a cell, 10 -> 10 MSE / a "
+        f"black\nframe's): **mean {head['mean']:.2f}x, worst {head['worst']:.2f}x** ({head['worst_digits']} "
+        f"digit{'s' * (head['worst_digits'] > 1)}, speed {head['worst_speed']:g})"
+        + ("" if head["shapes_worst"] is None else f", on simple shapes training never drew at most {head['shapes_worst']:.2f}x")
+        + f";\ncanonical test (2 digits, speed 0.1) MSE {test['mse']:.1f} per frame.\n")
     body = f"""
-# {NAME}
+# {name}
 
 A ConvLSTM encoder-decoder (Shi et al. 2015) that reads 10 frames of 64x64 grey video and predicts the next ones,
 trained on Moving MNIST generated from MNIST digits: {c.layers} + {c.layers} cells, {c.hidden} hidden channels,
-{c.kernel_size}x{c.kernel_size} kernels on a {64 // c.patch_size}x{64 // c.patch_size} grid, {model.num_parameters():,} parameters,
-{provenance.get('steps', 0):,} training steps ({provenance.get('sequences_seen', 0):,} sequences).
-
+{c.kernel_size}x{c.kernel_size} kernels on a {64 // c.patch_size}x{64 // c.patch_size} grid{spread}, {model.num_parameters():,} parameters,
+{provenance.get('steps', 0):,} training steps ({provenance.get('sequences_seen', 0):,} sequences), the latest on
+{provenance.get('data', 'generated Moving MNIST')}.
+{scores}
 ```python
 from convlstm import Seq2Seq, predict
-model = Seq2Seq.from_pretrained("path/to/this/folder")    # or its Hub repo id, "user/{NAME}"
+model = Seq2Seq.from_pretrained("path/to/this/folder")    # or its Hub repo id, "user/{name}"
 future = predict(frames, horizon=10, model=model)         # frames (T, H, W), uint8 or float in [0, 1]
 ```
 
@@ -59,7 +69,7 @@ def save_pretrained(model: Seq2Seq, folder: str | Path, provenance: dict | None 
     provenance = provenance if provenance is not None else getattr(model, "provenance", {})
     atomic_write(folder / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(model.config.to_dict(), indent=1) + "\n"))
     save_weights(model, folder / WEIGHTS_FILE, provenance)
-    atomic_write(folder / CARD_FILE, lambda tmp: tmp.write_text(str(card(model, provenance))))
+    atomic_write(folder / CARD_FILE, lambda tmp: tmp.write_text(str(card(model, provenance, folder.name))))
     return folder
 
 
@@ -71,11 +81,13 @@ def save_model(model: Seq2Seq, path: str | Path, provenance: dict | None = None)
 
 
 def from_pretrained(name: str | Path, device: str = "cpu", revision: str | None = None) -> Seq2Seq:
-    """A model from a local folder in this layout, or from a Hugging Face Hub repo id (downloaded once, then cached)."""
-    if Path(name).is_dir():
+    """A shipped model by name ("whole-range", "canonical"), a local folder in this layout, or a Hugging Face Hub repo
+    id (downloaded once, then cached)."""
+    if str(name) in MODELS or Path(name).is_dir():
         return load_model(name, device)
     if Path(name).exists() or str(name).startswith((".", "/", "~")) or str(name).count("/") != 1:
-        raise ValueError(f"{name}: not a folder with {CONFIG_FILE} and {WEIGHTS_FILE}, nor a Hub repo id (user/name)")
+        raise ValueError(f"{name}: not a shipped model ({', '.join(MODELS)}), a folder with {CONFIG_FILE} and "
+                         f"{WEIGHTS_FILE}, nor a Hub repo id (user/name)")
     from huggingface_hub import snapshot_download
 
     try:
@@ -94,5 +106,6 @@ def push_to_hub(model: Seq2Seq, repo_id: str, private: bool = False, token: str 
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        save_pretrained(model, tmp)
-        return str(api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=f"{NAME} weights"))
+        name = repo_id.split("/")[-1]
+        folder = save_pretrained(model, Path(tmp) / name)  # the card is named for the repo
+        return str(api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=f"{name} weights"))

@@ -59,3 +59,15 @@ def all_per_step(pred, true, openstl: bool = True) -> dict[str, np.ndarray]:
     if openstl:  # doubles the SSIM time, so callers that do not compare with OpenSTL skip it
         out["ssim_openstl"] = ssim_per_step(pred, true, OPENSTL_SSIM_RANGE)
     return out
+
+
+def grid_headline(grid: dict) -> dict | None:
+    """The whole-range headline of a stored generalisation grid (convlstm.evaluate): the mean and the worst MSE / zeros
+    ratio of its digit cells, where the worst lies, and the worst of its shapes row; None without a grid."""
+    cells = grid.get("cells") or []
+    if not cells:
+        return None
+    worst = max(cells, key=lambda c: c["ratio"])
+    shapes = grid.get("shapes") or []
+    return {"mean": float(np.mean([c["ratio"] for c in cells])), "worst": worst["ratio"], "worst_digits": worst["digits"],
+            "worst_speed": worst["speed"], "shapes_worst": max((c["ratio"] for c in shapes), default=None)}

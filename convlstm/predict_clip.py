@@ -1,6 +1,7 @@
 """Prediction from the command line.
 
     python -m convlstm.predict_clip clip.gif --horizon 10 --out comparison.gif
+    python -m convlstm.predict_clip clip.gif --weights canonical     # the speed-0.1 specialist
 
 The first --context frames of INPUT are the context; frames after them, if any, are the ground truth. The clip is
 prepared exactly as the app prepares it (convlstm.api.prepare_clip), input fix included unless --no-fix.
@@ -13,7 +14,7 @@ import numpy as np
 
 from . import media
 from .upload import clips
-from .api import MAX_HORIZON, default_model, prepare_clip, run
+from .api import MAX_HORIZON, prepare_clip, run
 from .checkpoint import load_model
 from .cli import OneLineParser
 from .data import CONTEXT, FUTURE
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index", type=int, default=0, help="which sequence of a canonical (20, N, 64, 64) file")
     parser.add_argument("--out", type=Path, default=Path("prediction.gif"), help="comparison GIF to write")
     parser.add_argument("--npy", type=Path, help="also save the prediction (horizon, 64, 64) float32 here")
-    parser.add_argument("--weights", type=Path, help="safetensors weights (default: the shipped weights)")
+    parser.add_weights()
     parser.add_argument("--no-fix", dest="fix", action="store_false",
                         help="feed the clip as it is: no inverting, lifting or stretching of a clip unlike bright-on-black")
     args = parser.parse_args(argv)
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
             raise clips.ClipError(f"--horizon must be 1-{MAX_HORIZON} and --context >= 1")
         clip = clips.read_clip(args.input, args.index)
         ready = prepare_clip(clip, args.horizon, args.context, args.fix)
-        model = load_model(args.weights) if args.weights else default_model()
+        model = load_model(args.weights)
         pred = run(model, ready.context[None], args.horizon)[0]  # (T, H, W) -> (1, T, H, W) -> (horizon, H, W)
         media.save_gif(media.comparison_gif_frames(ready.given if ready.given is not None else ready.context, pred,
                                                    ready.truth, seen=ready.context), args.out)

@@ -18,6 +18,7 @@ from PIL import Image
 
 import app
 from convlstm import media
+from convlstm.metrics import grid_headline
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -163,28 +164,54 @@ def test_bad_sample_settings_raise_gr_error(args):
         app.sample(*args)
 
 
-def test_about_reads_numbers_from_the_weights():
-    text = app.about()
-    provenance = app.default_model().provenance
-    assert f"{provenance['sequences_seen']:,}" in text
+@pytest.mark.parametrize("name, reach", [("whole-range", (32, 16)), ("canonical", (8, 4))])
+def test_about_reads_numbers_from_the_chosen_weights(name, reach):
+    text = app.about(name)
+    provenance = app.shipped_model(name).provenance
+    assert f"{provenance['sequences_seen']:,}" in text and f"Below: the **{name}** model" in text
     assert app.grid_table(provenance["test"]["grid"]["cells"], provenance["test"]["grid"].get("shapes")) in text
-    assert "**8 px per predicted frame and 4 px per context frame**" in text  # the shipped wiring's measured reach
+    assert f"**{reach[0]} px per predicted frame and {reach[1]} px per context frame**" in text  # measured reach
+    head = grid_headline(provenance["test"]["grid"])
+    assert f"| {app.MODEL_LABELS[name]} | {provenance['test']['mse']:.1f} | {head['mean']:.2f}x | {head['worst']:.2f}x" in text
 
 
-def test_sample_note_says_how_well_the_weights_do_at_that_speed():
-    cells = app.default_model().provenance["test"]["grid"]["cells"]
-    for digits, speed in [(2, 0.1), (1, 0.16), (3, 0.02)]:
-        cell = app.cell_for(cells, digits, speed)
-        note = app.sample(0, digits, speed, 3)[OUT["note"]]
-        assert f"**{cell['ratio']:.2f}x** a black frame's MSE" in note and f"speed {cell['speed']:g})" in note
-        assert ("predict poorly" in note or "worse than a black frame" in note) == (cell["ratio"] > app.GATE_RATIO)
+@pytest.mark.parametrize("name", ["whole-range", "canonical"])
+def test_sample_note_says_how_well_the_chosen_weights_do_at_that_speed(name):
+    cells = app.shipped_model(name).provenance["test"]["grid"]["cells"]
+    others = app.shipped_model({"whole-range": "canonical", "canonical": "whole-range"}[name]).provenance["test"]["grid"]["cells"]
+    for digits, speed in [(2, 0.1), (1, 0.16), (3, 0.02), (2, 0.3)]:
+        cell, other = app.cell_for(cells, digits, speed), app.cell_for(others, digits, speed)
+        note = app.sample(0, digits, speed, 3, name)[OUT["note"]]
+        assert f"the {name} model scores **{cell['ratio']:.2f}x** a black frame's MSE" in note
+        assert f"speed {cell['speed']:g})" in note
+        poor = cell["ratio"] > app.GATE_RATIO
+        assert ("predicts poorly" in note or "worse than a black frame" in note) == poor
+        assert ("choose it under *Model*" in note) == (poor and other["ratio"] < cell["ratio"])
+    assert "choose it under *Model*" in app.sample(0, 2, 0.3, 3, "canonical")[OUT["note"]]  # fast digits: the default
+
+
+def test_the_model_choice_runs_that_model():
+    """Each choice predicts with its own weights, exactly as the API does with that name; a bad name is refused."""
+    from convlstm import predict
+    from convlstm.data import generate_sequence, load_digits
+
+    seq = generate_sequence(np.random.default_rng(4), load_digits("test"), num_frames=13, num_digits=2, speed=0.1)
+    preds = {}
+    for name in app.MODELS:
+        out = app.sample(4, 2, 0.1, 3, name)
+        preds[name] = np.load(downloads(out)[2])
+        assert np.array_equal(preds[name], predict(seq[:10], 3, name)), name
+    assert not np.array_equal(preds["whole-range"], preds["canonical"])
+    assert np.array_equal(np.load(downloads(app.sample(4, 2, 0.1, 3))[2]), preds["whole-range"])  # the default
+    with pytest.raises(gr.Error, match="model must be one of whole-range, canonical"):
+        app.sample(4, 2, 0.1, 3, "gpt")
 
 
 def test_client_sample_and_predict_file(server, tmp_path, sequence):
     client = Client(server, verbose=False)
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert [p["parameter_name"] for p in api["/sample"]["parameters"]] == ["seed", "num_digits", "speed", "horizon"]
-    assert [p["parameter_name"] for p in api["/predict_file"]["parameters"]] == ["files", "horizon", "index", "fix"]
+    assert [p["parameter_name"] for p in api["/sample"]["parameters"]] == ["seed", "num_digits", "speed", "horizon", "model"]
+    assert [p["parameter_name"] for p in api["/predict_file"]["parameters"]] == ["files", "horizon", "index", "fix", "model"]
     assert [p["parameter_name"] for p in api["/files"]["parameters"]] == ["result"]
     for name, n in (("/sample", len(OUT)), ("/predict_file", len(OUT)), ("/files", 2)):
         labels = [r["label"] for r in api[name]["returns"]]
@@ -204,6 +231,11 @@ def test_client_sample_and_predict_file(server, tmp_path, sequence):
     with pytest.raises(AppError, match="could not decode it"):
         client.predict([handle_file(str(tmp_path / "bad.mp4"))], 10, 0, api_name="/predict_file")
     assert client.predict(8, 1, 0.1, 3, api_name="/sample")[OUT["player"]]["frames"] == 13  # still serving
+    canonical = client.predict(8, 1, 0.1, 3, "canonical", api_name="/sample")
+    assert np.array_equal(np.load(client.predict(canonical[OUT["result"]], api_name="/files")[1][2]),
+                          np.load(downloads(app.sample(8, 1, 0.1, 3, "canonical"))[2]))
+    with pytest.raises(Exception, match="model must be one of whole-range, canonical, got 'gpt'"):
+        client.predict(8, 1, 0.1, 3, "gpt", api_name="/sample")  # the door names the field, before Gradio's check
     # requests at once each see their own model internals (the trace hooks are shared by the one model)
     jobs = [client.submit(s, 2, 0.1, 5 + s, api_name="/sample") for s in range(4)]
     assert [j.result(timeout=300)[OUT["inside"]]["frames"] for j in jobs] == [15, 16, 17, 18]
@@ -301,6 +333,10 @@ def test_browser_result_on_arrival_player_slider_and_example(server):
         assert browser.execute_script(PLAYER)["frames"] == 27  # the example ran at the current horizon
         note_top = browser.execute_script("return document.querySelector('#player').getBoundingClientRect().top")
         assert -50 < note_top < browser.execute_script("return window.innerHeight")  # the result is in view
+        # choosing the other model re-runs the current input with its weights
+        browser.find_element(By.XPATH, "//*[@id='model']//label[contains(., 'Canonical specialist')]").click()
+        wait.until(lambda b: "Predicted by the canonical model" in b.find_element(By.ID, "note").text)
+        assert browser.execute_script(PLAYER)["frames"] == 27
     finally:
         browser.quit()
 

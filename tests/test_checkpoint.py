@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 
 import convlstm
 from convlstm.api import run
-from convlstm.checkpoint import DEFAULT_WEIGHTS, atomic_write, load_state, load_model, read_metadata, save_state, save_weights
+from convlstm.checkpoint import DEFAULT_WEIGHTS, MODELS, atomic_write, load_state, load_model, read_metadata, save_state, save_weights
 from convlstm.model import ModelConfig, Seq2Seq
 
 
@@ -54,12 +54,24 @@ def test_shipped_weights_rebuild_from_one_file():
     assert DEFAULT_WEIGHTS.stat().st_size < 10 * 2**20
 
 
+def test_shipped_models_load_by_name_and_a_wrong_name_says_which_exist():
+    for name, folder in MODELS.items():
+        by_name, by_folder = load_model(name), load_model(folder)
+        assert all(torch.equal(a, b) for a, b in zip(by_name.state_dict().values(), by_folder.state_dict().values()))
+    assert load_model().config == load_model("whole-range").config != load_model("canonical").config
+    with pytest.raises(FileNotFoundError, match="name a shipped model \\(whole-range, canonical\\)"):
+        load_model("whole_range")
+    with pytest.raises(ValueError, match="no shipped model named 'gpt'; choose one of: whole-range, canonical"):
+        convlstm.predict(np.zeros((10, 64, 64), np.uint8), 3, model="gpt")
+
+
 def test_readme_results_match_the_shipped_weights():
     """README's results table is generated from the weights' metadata; stale numbers fail here."""
     from tools.make_readme_media import README, readme_with_results
 
     text = README.read_text()
-    assert "<!-- /results -->" in text and "| ConvLSTM (shipped) |" in text
+    assert "<!-- /results -->" in text and "<!-- /models -->" in text
+    assert all(f"| ConvLSTM (`{name}`) |" in text for name in MODELS)
     assert readme_with_results(text) == text, "run python -m tools.make_readme_media after evaluating new weights"
 
 

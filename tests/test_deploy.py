@@ -46,7 +46,8 @@ def test_deploy_pushes_one_commit_with_binaries_as_lfs_pointers(tmp_path):
     assert git("rev-list", "--count", "main", cwd=bare).strip() == "1"
     files = git("ls-tree", "-r", "--name-only", "main", cwd=bare).split()
     binaries = [f for f in files if f.endswith((".safetensors", ".gif", ".png", ".npz"))]
-    assert {"weights/convlstm-mmnist/model.safetensors", "assets/mnist_digits.npz", "docs/curves.png"} <= set(binaries)
+    assert {"weights/convlstm-mmnist/model.safetensors", "weights/convlstm-mmnist-canonical/model.safetensors",
+            "assets/mnist_digits.npz", "docs/curves.png"} <= set(binaries)
     assert any(f.startswith("assets/examples/") and f.endswith(".gif") for f in binaries)
     for f in binaries:
         blob = subprocess.run(["git", "show", f"main:{f}"], cwd=bare, check=True, capture_output=True).stdout

@@ -20,6 +20,7 @@ from convlstm.showcase import guard, pipeline
 from convlstm.showcase.probe import cancel, decoders, file_data, fn_index, heavy_frames, join, outcome, upload
 from convlstm.upload import clips, sandbox
 from convlstm.upload.limits import MAX_DECODERS, MAX_FILES, MAX_SECONDS
+from convlstm.checkpoint import DEFAULT_MODEL as MODEL  # the last value of every prediction call
 
 
 def rss() -> int:
@@ -30,7 +31,7 @@ def test_a_big_request_body_is_refused_before_anything_reads_it(server):
     """Hole 1: a 150 MB seed string was kept per session. Now bodies over BODY_BYTES are refused at the door."""
     before = rss()
     seed = "7" * (8 * 2**20)
-    r = httpx.post(server + "gradio_api/queue/join", json={"data": [seed, 2, 0.1, 5], "fn_index": 0,
+    r = httpx.post(server + "gradio_api/queue/join", json={"data": [seed, 2, 0.1, 5, MODEL], "fn_index": 0,
                                                            "session_hash": "big"}, timeout=30)
     assert r.status_code == 413 and "at most 256 KB" in r.json()["detail"]
 
@@ -102,9 +103,9 @@ def test_only_the_routes_the_app_uses_are_served(server):
     """Gradio's other POST routes (process_recording re-encodes video outside every limit) answer 404."""
     for route in ["gradio_api/process_recording", "gradio_api/component_server", "gradio_api/call/v2/sample",
                   "gradio_api/stream/abc", "gradio_api/call/nope", "gradio_api/vibe-edit"]:
-        r = httpx.post(server + route, json={"data": [0, 2, 0.1, 5]}, headers={"X-Forwarded-For": "10.0.4.1"})
+        r = httpx.post(server + route, json={"data": [0, 2, 0.1, 5, MODEL]}, headers={"X-Forwarded-For": "10.0.4.1"})
         assert r.status_code == 404, (route, r.status_code, r.text)
-    r = httpx.post(server + "gradio_api/call/sample", json={"data": ["1e400", 2, 0.1, 5]}, headers={"X-Forwarded-For": "10.0.4.1"})
+    r = httpx.post(server + "gradio_api/call/sample", json={"data": ["1e400", 2, 0.1, 5, MODEL]}, headers={"X-Forwarded-For": "10.0.4.1"})
     assert r.status_code == 422 and "seed" in r.text  # /call/<name> is served, and checked like the queue
 
 
@@ -147,7 +148,7 @@ def test_cancelled_jobs_never_leave_more_decoders_than_the_sandbox_allows(server
     try:
         for i in range(12):
             session = uuid.uuid4().hex
-            r = join(server, predict, [file_data(paths), 10, 0, True], f"10.2.1.{i}", session)
+            r = join(server, predict, [file_data(paths), 10, 0, True, MODEL], f"10.2.1.{i}", session)
             assert r.status_code == 200, r.text
             time.sleep(0.3)
             cancel(server, predict, session, r.json()["event_id"])
@@ -160,7 +161,7 @@ def test_cancelled_jobs_never_leave_more_decoders_than_the_sandbox_allows(server
     assert peak[0] <= MAX_DECODERS, peak[0]
     assert decoders() <= 1 and sandbox.live(clips.WORKER) <= 1
     session = uuid.uuid4().hex
-    assert join(server, predict, [file_data(paths), 10, 0, True], "10.2.2.1", session).status_code == 200
+    assert join(server, predict, [file_data(paths), 10, 0, True, MODEL], "10.2.2.1", session).status_code == 200
     assert outcome(server, session)["success"]  # the same clip, not cancelled, is decoded and predicted
 
 
@@ -168,13 +169,14 @@ def test_a_refused_request_never_deletes_a_file_someone_else_can_see(server):
     """Hole 3: 65 references to a gallery thumbnail's cached path deleted it for everyone. Now refused, deleting nothing."""
     thumbnail = app.examples.value[0]["image"]["path"]
     predict = fn_index(server, "predict_file")
-    r = join(server, predict, [file_data([thumbnail] * (MAX_FILES + 1)), 10, 0, True], "10.3.0.1")
+    r = join(server, predict, [file_data([thumbnail] * (MAX_FILES + 1)), 10, 0, True, MODEL], "10.3.0.1")
     assert r.status_code == 422 and f"at most {MAX_FILES}" in r.text
     other = upload(server, [("theirs.png", Path(thumbnail).read_bytes())], "10.3.0.2").json()[0]
     big = [upload(server, [(f"big{i}.npy", os.urandom(clips.MAX_BYTES))], "10.3.0.3").json()[0] for i in range(2)]
     session = uuid.uuid4().hex
-    assert join(server, predict, [file_data([other, *big]), 10, 0, True], "10.3.0.3", session).status_code == 200
-    assert "MB in one request" in outcome(server, session)["output"]["error"]
+    assert join(server, predict, [file_data([other, *big]), 10, 0, True, MODEL], "10.3.0.3", session).status_code == 200
+    got = outcome(server, session)
+    assert "MB in one request" in got["output"]["error"], got
     assert Path(thumbnail).is_file() and Path(other).is_file()
     assert httpx.get(server + f"gradio_api/file={thumbnail}").status_code == 200
 
@@ -221,7 +223,7 @@ def test_repeated_references_are_checked_and_decoded_once_inside_the_clock(serve
     path = upload(server, [("fill.jpg", fill_jpeg(0.1))], "10.5.0.1").json()[0]  # 100 K fill bytes: under MAX_BLOCKS
     predict = fn_index(server, "predict_file")
     session, tic = uuid.uuid4().hex, time.monotonic()
-    assert join(server, predict, [file_data([path] * 63), 10, 0, True], "10.5.0.1", session).status_code == 200
+    assert join(server, predict, [file_data([path] * 63), 10, 0, True, MODEL], "10.5.0.1", session).status_code == 200
     message = outcome(server, session)
     assert time.monotonic() - tic < MAX_SECONDS
     assert message["success"] and "63 image files" in message["output"]["data"][1]
@@ -233,10 +235,10 @@ def test_one_address_cannot_fill_the_queue(server):
     paths = upload(server, heavy_frames(), "10.6.0.1").json()
     predict, codes = fn_index(server, "predict_file"), []
     for _ in range(18):
-        codes.append(join(server, predict, [file_data(paths), 10, 0, True], "10.6.0.2").status_code)
+        codes.append(join(server, predict, [file_data(paths), 10, 0, True, MODEL], "10.6.0.2").status_code)
     assert codes.count(200) <= guard.JOBS_PER_ADDRESS and set(codes) <= {200, 429}
     session, tic = uuid.uuid4().hex, time.monotonic()
-    assert join(server, fn_index(server, "sample"), [1, 2, 0.1, 5], "10.6.0.3", session).status_code == 200
+    assert join(server, fn_index(server, "sample"), [1, 2, 0.1, 5, MODEL], "10.6.0.3", session).status_code == 200
     assert outcome(server, session)["success"]
     assert time.monotonic() - tic < 3 * MAX_SECONDS  # waits for at most the slots ahead of it, not the flood
 
@@ -263,6 +265,7 @@ def test_monitoring_is_closed(server):
 @pytest.mark.parametrize("data, field", [
     (["1e400", 2, 0.1, 5], "seed"), ([[1], 2, 0.1, 5], "seed"), ([{}, 2, 0.1, 5], "seed"), ([1e300, 2, 0.1, 5], "seed"),
     ([0, True, 0.1, 5], "digits"), ([0, 2, "fast", 5], "speed"), ([0, 2, 0.1, 31], "horizon"),
+    ([0, 2, 0.1, 5, "gpt"], "model"), ([0, 2, 0.1, 5, 1], "model"),
 ])
 def test_every_form_value_is_understood_or_refused_by_name(server, data, field):
     from gradio_client import Client
@@ -274,19 +277,22 @@ def test_every_form_value_is_understood_or_refused_by_name(server, data, field):
 
 def test_a_checkbox_string_and_malformed_files_are_refused_by_name(server):
     predict = fn_index(server, "predict_file")
-    for data, field in [([None, 10, 0, "false"], "fix"), ([[1], 10, 0, True], "files"),
-                        ([file_data(["/etc/passwd"]), 10, 0, True], "files")]:
+    for data, field in [([None, 10, 0, "false", MODEL], "fix"), ([[1], 10, 0, True, MODEL], "files"),
+                        ([file_data(["/etc/passwd"]), 10, 0, True, MODEL], "files")]:
         r = join(server, predict, data, "10.7.0.1")
         assert r.status_code == 422 and r.json()["detail"][0]["parameter_name"] == field, r.text
-    body = {"data": [0, 2, 0.1, 5], "fn_index": "0", "session_hash": "s"}  # pydantic would make "0" a 0
+    body = {"data": [0, 2, 0.1, 5, MODEL], "fn_index": "0", "session_hash": "s"}  # pydantic would make "0" a 0
     r = httpx.post(server + "gradio_api/queue/join", json=body, headers={"X-Forwarded-For": "10.7.0.2"})
     assert r.status_code == 404
     example = next(i for i, d in enumerate(httpx.get(server + "config").json()["dependencies"])
                    if any(t[1] == "select" for t in d["targets"]))
     for event in [None, {"index": 0}, {"index": "0", "value": 1}, {"index": [0], "value": 1}]:
-        body = {"data": [10, True], "fn_index": example, "session_hash": uuid.uuid4().hex, "event_data": event}
+        body = {"data": [10, True, MODEL], "fn_index": example, "session_hash": uuid.uuid4().hex, "event_data": event}
         r = httpx.post(server + "gradio_api/queue/join", json=body, headers={"X-Forwarded-For": "10.7.0.3"})
         assert r.status_code == 422 and "event_data" in r.text, (event, r.text)
-    body = json.dumps({"data": [0, 2, 0.1, float("nan")], "fn_index": fn_index(server, "sample"), "session_hash": "n"})
+    for data in ([0, 2, 0.1], [0, 2, 0.1, 5, MODEL, 1]):  # too few or too many: named, not a traceback
+        r = join(server, fn_index(server, "sample"), data, "10.7.0.4")
+        assert r.status_code == 422 and "data must hold 5 values, in order (seed, digits, speed, horizon, model)" in r.text
+    body = json.dumps({"data": [0, 2, 0.1, float("nan"), MODEL], "fn_index": fn_index(server, "sample"), "session_hash": "n"})
     r = httpx.post(server + "gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 422 and "horizon is NaN" in r.text  # NaN is not JSON, but Python's parser takes it

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from convlstm import ModelConfig, Seq2Seq, load_model
-from convlstm.checkpoint import DEFAULT_WEIGHTS, read_metadata, read_tensors
+from convlstm.checkpoint import DEFAULT_MODEL, DEFAULT_WEIGHTS, MODELS, read_metadata, read_tensors
 from convlstm.hub import save_model
+from convlstm.metrics import grid_headline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,11 +31,30 @@ def test_save_pretrained_round_trip_and_the_single_file_still_loads(tmp_path):
     assert save_model(model, tmp_path / "one.safetensors").is_file()  # a .safetensors path: one file
 
 
-def test_the_shipped_weights_are_a_hub_folder_that_agrees_with_itself():
-    assert DEFAULT_WEIGHTS.is_dir() and (DEFAULT_WEIGHTS / "README.md").is_file()
-    config, provenance = read_metadata(DEFAULT_WEIGHTS)
-    assert config == ModelConfig.from_dict(json.loads((DEFAULT_WEIGHTS / "config.json").read_text()))
-    assert f"value: {round(provenance['test']['mse'], 4)}" in (DEFAULT_WEIGHTS / "README.md").read_text()
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_shipped_weights_are_hub_folders_that_agree_with_themselves(name):
+    folder = MODELS[name]
+    assert folder.is_dir() and (folder / "README.md").is_file()
+    config, provenance = read_metadata(folder)
+    assert config == ModelConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    card = (folder / "README.md").read_text()
+    head = grid_headline(provenance["test"]["grid"])
+    assert f"value: {round(provenance['test']['mse'], 4)}" in card and f"# {folder.name}\n" in card
+    assert f"**mean {head['mean']:.2f}x, worst {head['worst']:.2f}x**" in card  # the whole-range headline
+    by_name = load_model(name)
+    assert by_name.config == config and Seq2Seq.from_pretrained(name).provenance == provenance == by_name.provenance
+
+
+def test_the_default_beats_the_specialist_across_the_range_which_stays_only_while_it_wins_at_speed_0_1():
+    """README, Models: new weights became the default by beating the shipped ones on the whole range (the grid's
+    mean, the whole-range validation) and at the worst grid cell; the canonical specialist stays shipped while it is
+    still the better one on the canonical test."""
+    default, specialist = (read_metadata(MODELS[n])[1] for n in (DEFAULT_MODEL, "canonical"))
+    assert DEFAULT_WEIGHTS == MODELS[DEFAULT_MODEL] and DEFAULT_MODEL == "whole-range"
+    mine, theirs = grid_headline(default["test"]["grid"]), grid_headline(specialist["test"]["grid"])
+    assert mine["mean"] < theirs["mean"] and mine["worst"] < theirs["worst"]
+    assert specialist["test"]["mse"] < default["test"]["mse"], "the default wins at speed 0.1 too: drop the specialist"
+    assert default["init_from"]["steps"] >= specialist["steps"]  # grown from the specialist, not trained apart
 
 
 def test_a_folder_whose_config_disagrees_with_its_weights_is_refused(tmp_path):
@@ -56,11 +76,12 @@ def test_a_repo_id_offline_is_one_clear_error(monkeypatch):
         Seq2Seq.from_pretrained("./no/such/folder")
 
 
-def test_torch_hub_loads_the_shipped_weights_from_the_checkout():
-    model = torch.hub.load(str(ROOT), "convlstm_mmnist", source="local")
-    shipped = read_tensors(DEFAULT_WEIGHTS)
+@pytest.mark.parametrize("name", [None, "canonical"])
+def test_torch_hub_loads_the_shipped_weights_from_the_checkout(name):
+    model = torch.hub.load(str(ROOT), "convlstm_mmnist", source="local", name=name)
+    shipped = read_tensors(MODELS[name or DEFAULT_MODEL])
     assert all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
-    fresh = torch.hub.load(str(ROOT), "convlstm_mmnist", source="local", pretrained=False)
+    fresh = torch.hub.load(str(ROOT), "convlstm_mmnist", source="local", pretrained=False, name=name)
     assert fresh.config == model.config and not torch.equal(fresh.stem.head.weight, model.stem.head.weight)
 
 

@@ -65,10 +65,14 @@ def test_reach_is_measured_as_the_wiring_predicts(config, decoder, encoder):
     assert all(b - a == decoder for a, b in zip(r["decoder_radii"], r["decoder_radii"][1:]))
 
 
-def test_the_shipped_weights_reach_8_px_a_decoder_step_and_4_an_encoder_step():
+@pytest.mark.parametrize("name, radii, speeds", [("canonical", ([23, 31, 39], [23, 27, 31]), (8, 4)),
+                                                  ("whole-range", ([71, 103, 135], [71, 87, 103]), (32, 16))])
+def test_the_shipped_weights_reach(name, radii, speeds):
+    """The plain wiring of the specialist 8 / 4 px a step (as measured on a 256-px canvas), the default's spread 32 / 16."""
     from convlstm.checkpoint import load_model
-    r = load_model().reach()
-    assert (r["decoder_radii"], r["encoder_radii"]) == ([23, 31, 39], [23, 27, 31])  # as measured on a 256-px canvas
+    r = load_model(name).reach()
+    assert (r["decoder_radii"], r["encoder_radii"]) == radii
+    assert (r["decoder_px_per_step"], r["encoder_px_per_step"]) == speeds
 
 
 def test_reach_refuses_a_canvas_it_would_overflow():

@@ -33,6 +33,7 @@ from gradio_client import Client
 from convlstm.showcase import guard, pipeline, probe
 from convlstm.upload import clips, sandbox
 from convlstm.api import default_model
+from convlstm.checkpoint import DEFAULT_MODEL
 from convlstm.data import CONTEXT, generate_sequence, load_digits
 from convlstm.runtime import describe_cpu
 
@@ -64,7 +65,7 @@ def honest_sample(url: str, address: str) -> float:
     """Seconds for one /sample from a visitor who is not part of the attack (the /config lookup not timed)."""
     sample = probe.fn_index(url, "sample")
     session, tic = uuid.uuid4().hex, time.perf_counter()
-    r = probe.join(url, sample, [1, 2, 0.1, 10], address, session)
+    r = probe.join(url, sample, [1, 2, 0.1, 10, DEFAULT_MODEL], address, session)
     if r.status_code != 200 or not probe.outcome(url, session)["success"]:
         raise RuntimeError(f"the honest visitor was refused: {r.status_code} {r.text[:200]}")
     return time.perf_counter() - tic
@@ -107,12 +108,12 @@ def attack(url: str, pid: int) -> None:
     paths = probe.upload(url, probe.heavy_frames(), "10.2.0.1").json()
     predict, peak, tic = probe.fn_index(url, "predict_file"), 0, time.perf_counter()
     session, tic = uuid.uuid4().hex, time.perf_counter()
-    probe.join(url, predict, [probe.file_data(paths), 10, 0, True], "10.2.0.1", session)
+    probe.join(url, predict, [probe.file_data(paths), 10, 0, True, DEFAULT_MODEL], "10.2.0.1", session)
     alone = probe.outcome(url, session)["success"] and time.perf_counter() - tic
     tic = time.perf_counter()
     for i in range(12):  # hole 2: jobs cancelled 0.3 s after they join, in the middle of their decoding
         session = uuid.uuid4().hex
-        r = probe.join(url, predict, [probe.file_data(paths), 10, 0, True], f"10.2.1.{i}", session)
+        r = probe.join(url, predict, [probe.file_data(paths), 10, 0, True, DEFAULT_MODEL], f"10.2.1.{i}", session)
         for _ in range(15):
             peak = max(peak, probe.decoders())
             time.sleep(0.02)
@@ -120,7 +121,7 @@ def attack(url: str, pid: int) -> None:
     print(f"one upload at the pixel cap (64 PNG frames of 1248x1248): {alone:.2f} s; 12 of them, each cancelled 0.3 s "
           f"after it joined: at most {peak} decoders alive (cap {clips.MAX_DECODERS}) over "
           f"{time.perf_counter() - tic:.1f} s; then an honest /sample {honest_sample(url, '10.0.0.2') * 1e3:.0f} ms")
-    codes = [probe.join(url, predict, [probe.file_data(paths), 10, 0, True], "10.6.0.1").status_code for _ in range(18)]
+    codes = [probe.join(url, predict, [probe.file_data(paths), 10, 0, True, DEFAULT_MODEL], "10.6.0.1").status_code for _ in range(18)]
     during = honest_sample(url, "10.0.0.3")
     print(f"18 uploads at the pixel cap from one address: {codes.count(200)} queued, {codes.count(429)} refused (429); "
           f"an honest /sample meanwhile {during:.1f} s")
@@ -134,7 +135,7 @@ def attack(url: str, pid: int) -> None:
           f"{status}; one 60 MB POST: {big}")
 
     session = uuid.uuid4().hex
-    probe.join(url, probe.fn_index(url, "sample"), [0, 2, 0.1, 10], "10.5.0.1", session)
+    probe.join(url, probe.fn_index(url, "sample"), [0, 2, 0.1, 10, DEFAULT_MODEL], "10.5.0.1", session)
     result = probe.outcome(url, session)["output"]["data"][0]
     until = time.monotonic() + 20
     with ThreadPoolExecutor(12) as pool:  # 12 clients of one address asking for the same files again and again

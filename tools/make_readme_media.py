@@ -1,9 +1,10 @@
-"""Make README's pictures and results table from the shipped weights: docs/prediction.gif (a real test
-prediction), the table between README's results markers (from the weights' metadata and docs/eval/metrics.json)
-and, with --run, the training history: docs/curves.png and docs/training_metrics.csv.
+"""Make README's pictures and results tables from the shipped weights: docs/prediction.gif (a real test
+prediction of the default model), the tables between README's results markers (from each shipped model's metadata
+and its docs/eval*/metrics.json) and, with --run, the training history: docs/curves.png and docs/training_metrics.csv.
 
     python -m tools.make_readme_media --run runs/first runs/continued    # the runs, oldest first
-    python -m convlstm.evaluate --out docs/eval          # docs/eval/horizon.png, the per-horizon plot
+    python -m convlstm.evaluate --out docs/eval --write-metadata         # first: the default's numbers and plot
+    python -m convlstm.evaluate --weights canonical --out docs/eval-canonical --write-metadata   # the specialist's
 
 A run warm-started with --init-from counts its sequences from zero; its best.safetensors records how many
 its starting weights had seen, so its rows are shifted by that, and the earlier run's rows after that point
@@ -19,22 +20,30 @@ import numpy as np
 
 from convlstm import load_model, media, plots, predict
 from convlstm.cli import OneLineParser
-from convlstm.checkpoint import DEFAULT_WEIGHTS, read_metadata
+from convlstm.checkpoint import MODELS, read_metadata
 from convlstm.data import CONTEXT, FUTURE, TEST_SEED, generate_sequence, load_digits
-from convlstm.evaluate import GATE_RATIO, SHAPES_GATE_RATIO, grid_table
+from convlstm.evaluate import GATE_RATIO, SHAPES_GATE_RATIO, grid_table, models_table
+from convlstm.metrics import grid_headline
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
-BLOCK = re.compile(r"(<!-- results:.*?-->\n)(.*?)(<!-- /results -->)", re.S)  # the generated part of README
+# the generated parts of README: the models side by side, and each one's results
+BLOCKS = {"models": re.compile(r"(<!-- models:.*?-->\n)(.*?)(<!-- /models -->)", re.S),
+          "results": re.compile(r"(<!-- results:.*?-->\n)(.*?)(<!-- /results -->)", re.S)}
+NAMES = {"whole-range": "`whole-range` (**default**, `weights/convlstm-mmnist`)",
+         "canonical": "`canonical` (`weights/convlstm-mmnist-canonical`)"}
+EVALS = {"whole-range": DOCS / "eval", "canonical": DOCS / "eval-canonical"}  # each shipped model's evaluation
 
 
-def results_block(provenance: dict, record: dict) -> str:
-    """README's results lines: the model's row from the weights' metadata, the baselines' from metrics.json."""
+def results_block(name: str, provenance: dict, record: dict) -> str:
+    """README's results lines for one shipped model: its row from the weights' metadata, the baselines' from
+    its metrics.json."""
     test, summary = provenance.get("test"), record["summary"]
     if not test or abs(test["mse"] - summary["model_mse"]) > 1e-9:
-        raise SystemExit("make_readme_media: the weights' test numbers and docs/eval/metrics.json differ; "
-                         "run python -m convlstm.evaluate --out docs/eval --write-metadata first")
+        out = EVALS[name].relative_to(ROOT)
+        raise SystemExit(f"make_readme_media: the {name} weights' test numbers and {out}/metrics.json differ; "
+                         f"run python -m convlstm.evaluate --weights {name} --out {out} --write-metadata first")
 
     def row(name: str, r: dict) -> str:
         openstl = f"{r['ssim_openstl']:.3f}" if "ssim_openstl" in r else "-"  # the baselines have no OpenSTL SSIM
@@ -44,13 +53,13 @@ def results_block(provenance: dict, record: dict) -> str:
         return {k: summary[f"{name}_{k}"] for k in ("mse", "mae", "ssim", "psnr")}
 
     return "\n".join([
-        f"Shipped weights, after {provenance['sequences_seen']:,} training sequences ({provenance['steps']:,} steps, "
-        f"{provenance['precision']}): **test MSE {test['mse']:.1f}** per frame, {CONTEXT} -> {test['horizon']} frames, "
-        f"on the {test['source']} of {test['n']:,} sequences.",
+        f"**`{name}`**, after {provenance['sequences_seen']:,} training sequences ({provenance['steps']:,} steps, "
+        f"{provenance['precision']}) of {provenance['data']}: **test MSE {test['mse']:.1f}** per frame, {CONTEXT} -> "
+        f"{test['horizon']} frames, on the {test['source']} of {test['n']:,} sequences (2 digits, speed 0.1).",
         "",
         "| predictor | MSE / frame | MAE / frame | SSIM | SSIM (OpenSTL range 2) | PSNR (dB) |",
         "|---|---|---|---|---|---|",
-        row("ConvLSTM (shipped)", test),
+        row(f"ConvLSTM (`{name}`)", test),
         row("zeros", baseline("zeros")),
         row("copy last frame", baseline("copy_last")),
         "",
@@ -60,22 +69,28 @@ def results_block(provenance: dict, record: dict) -> str:
 
 def grid_lines(grid: dict) -> list[str]:
     """The generalisation grid (digits x speeds, test digits) as README lines; none if it was not evaluated."""
-    if not grid.get("cells"):
+    head = grid_headline(grid)
+    if head is None:
         return []
-    worst = max(c["ratio"] for c in grid["cells"])
     shapes = (f"; the shapes row (kinds and sizes training never drew) at most {SHAPES_GATE_RATIO:g}, its worst "
-              f"{max(c['ratio'] for c in grid['shapes']):.2f}" if grid.get("shapes") else "")
+              f"{head['shapes_worst']:.2f}" if head["shapes_worst"] is not None else "")
     return [f"Across the app's range ({grid['n']} test sequences per cell; 10 -> 10 MSE / zeros baseline, ratio in "
-            f"brackets; the ship gate asks every cell for at most {GATE_RATIO:g}, the worst here is {worst:.2f}{shapes}):", "",
+            f"brackets; the ship gate asks every cell for at most {GATE_RATIO:g}; here the mean is {head['mean']:.2f} "
+            f"and the worst {head['worst']:.2f}{shapes}):", "",
             grid_table(grid["cells"], grid.get("shapes")), ""]
 
 
 def readme_with_results(text: str) -> str:
-    """README text with its results block rewritten from the shipped weights and docs/eval/metrics.json."""
-    block = results_block(read_metadata(DEFAULT_WEIGHTS)[1], json.loads((DOCS / "eval" / "metrics.json").read_text()))
-    if not BLOCK.search(text):
-        raise SystemExit("make_readme_media: README.md lacks the <!-- results: ... --> ... <!-- /results --> markers")
-    return BLOCK.sub(lambda m: m.group(1) + block + m.group(3), text)
+    """README text with its models table and results blocks rewritten from the shipped weights and their
+    docs/eval*/metrics.json."""
+    blocks = {"models": models_table(NAMES, wiring=True) + "\n",
+              "results": "\n".join(results_block(name, read_metadata(MODELS[name])[1],
+                                                 json.loads((EVALS[name] / "metrics.json").read_text())) for name in MODELS)}
+    for name, block in blocks.items():
+        if not BLOCKS[name].search(text):
+            raise SystemExit(f"make_readme_media: README.md lacks the <!-- {name}: ... --> ... <!-- /{name} --> markers")
+        text = BLOCKS[name].sub(lambda m: m.group(1) + block + m.group(3), text)
+    return text
 
 
 def history(runs: list[Path]) -> tuple[list[dict], list[int]]:

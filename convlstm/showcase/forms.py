@@ -33,14 +33,15 @@ def number(value, name: str, low: float, high: float | None = None, whole: bool 
 
 
 KINDS = {"number": ((int, float), "a number"), "bool": ((bool,), "true or false"), "text": ((str,), "text"),
-         "files": ((list,), "a list of uploaded files")}
+         "choice": ((str,), "text"), "files": ((list,), "a list of uploaded files")}
 
 
 def payload(value, name: str, kind: str, max_files: int, uploads: Path, low: float | None = None,
-            high: float | None = None) -> None:
+            high: float | None = None, choices: list | None = None) -> None:
     """A raw form value as a client sent it (JSON), before Gradio converts it: a FormError naming the field unless it
-    has the field's type (None passes: the handler calls it empty). kind: "number", "bool", "text" or "files"; files
-    must be at most max_files references to files uploaded to this server (under `uploads`).
+    has the field's type (None passes: the handler calls it empty). kind: "number", "bool", "text", "choice" (one of
+    `choices`, a Radio's (label, value) pairs) or "files"; files must be at most max_files references to files
+    uploaded to this server (under `uploads`).
 
     Gradio's own conversion answers '1e400', [1] or {} for a number, or a malformed file, with an error that names
     nothing, and takes the string "false" for a checkbox as true. A number is checked against the field's own
@@ -49,9 +50,11 @@ def payload(value, name: str, kind: str, max_files: int, uploads: Path, low: flo
     if value is None:
         return
     if not isinstance(value, types) or (kind == "number" and isinstance(value, bool)):
-        raise FormError(f"{name} must be {want}, got {_shown(value)}")
+        raise FormError(f"{name} must be {want}, got {shown(value)}")
     if kind == "number":
         number(value, name, -math.inf if low is None else low, high)
+    if kind == "choice" and value not in (values := [v for _, v in choices or []]):
+        raise FormError(f"{name} must be one of {', '.join(map(str, values))}, got {shown(value)}")
     if kind != "files":
         return
     if len(value) > max_files:
@@ -60,9 +63,9 @@ def payload(value, name: str, kind: str, max_files: int, uploads: Path, low: flo
         path = item.get("path") if isinstance(item, dict) else None
         if not isinstance(path, str) or not path:
             raise FormError(f"{name} must be uploaded files ({{'path': ..., 'meta': {{'_type': 'gradio.FileData'}}}}, "
-                            f"as gradio_client's handle_file makes), got {_shown(item)}")
+                            f"as gradio_client's handle_file makes), got {shown(item)}")
         if not Path(path).resolve().is_relative_to(uploads.resolve()):
-            raise FormError(f"{name}: {_shown(path)} was not uploaded to this server; upload the file first "
+            raise FormError(f"{name}: {shown(path)} was not uploaded to this server; upload the file first "
                             "(gradio_client: handle_file)")
 
 
@@ -70,6 +73,7 @@ def _g(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-def _shown(value) -> str:
+def shown(value) -> str:
+    """A client's value for a message: its repr, cut to 40 characters."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -201,12 +201,15 @@ def _form_problem(fn, call: dict, fields: dict, uploads: Path) -> tuple[str, str
     data = call.get("data")
     if not isinstance(data, list):
         return "data", "data must be a list of the inputs' values, in order"
+    if len(data) != len(fn.inputs):  # Gradio would answer with a traceback in the log and no message
+        names = ", ".join(fields.get(block._id, (block.label or type(block).__name__,))[0] for block in fn.inputs)
+        return "data", f"data must hold {len(fn.inputs)} values, in order ({names}), got {len(data)}"
     for block, value in zip(fn.inputs, data):
         if block._id in fields:
             name, kind = fields[block._id]
             try:
                 forms.payload(value, name, kind, MAX_FILES, uploads, getattr(block, "minimum", None),
-                              getattr(block, "maximum", None))
+                              getattr(block, "maximum", None), getattr(block, "choices", None))
             except forms.FormError as e:
                 return name, str(e)
     event = call.get("event_data")
