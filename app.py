@@ -132,20 +132,24 @@ def _cell(name: str, num_digits: int, speed: float) -> tuple[dict | None, int]:
 
 def _measured(name: str, num_digits: int, speed: float) -> str:
     """How well the chosen model does on test sequences like the sampled one (its grid cell), and which shipped model
-    does better there if it does poorly; empty without a grid."""
+    does better there, if one does; empty without a grid."""
     cell, n = _cell(name, num_digits, speed)
     if cell is None:
         return ""
     told = (f"\n\nOn {n} test sequences like this one ({num_digits} digit{'s' * (num_digits > 1)}, speed "
             f"{cell['speed']:g}) the {name} model scores **{cell['ratio']:.2f}x** a black frame's MSE")
     if cell["ratio"] <= GATE_RATIO:
-        return told + "."
-    verdict = "it predicts poorly at this speed" if cell["ratio"] < 1 else \
-        "worse than a black frame; it has not learned this speed"
+        told += "."
+    else:
+        verdict = "it predicts poorly at this speed" if cell["ratio"] < 1 else \
+            "worse than a black frame; it has not learned this speed"
+        told += f": {verdict} (the grid in *How it works* shows where it does well)."
     others = [(c["ratio"], other) for other in MODELS if other != name
               for c in [_cell(other, num_digits, speed)[0]] if c and c["ratio"] < cell["ratio"]]
-    better = f" The {min(others)[1]} model scores {min(others)[0]:.2f}x here: choose it under *Model*." if others else ""
-    return f"{told}: {verdict} (the grid in *How it works* shows where it does well).{better}"
+    if others:
+        ratio, other = min(others)
+        told += f" The {other} model scores {ratio:.2f}x here: choose it under *Model*."
+    return told
 
 
 @_user_errors
