@@ -215,7 +215,6 @@ def about(name: str = DEFAULT_MODEL) -> str:
     else:
         numbers = f"Validation MSE per frame {p.get('validation', {}).get('mse', float('nan')):.1f}; no test evaluation is stored in these weights yet."
     start = " that start from the encoder's final states (as in Shi et al.)" if c.copy_states else " that start from zero"
-    fed = "its own last predicted frame" if c.frame_feedback else "the previous decoder output"
     fold = (f"Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x"
             f"{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU.")
     reach = model.reach()
@@ -236,7 +235,7 @@ stays for the canonical setting, where it is still the better of the two. Below:
 
 **Model.** A ConvLSTM encoder-decoder (Shi et al. 2015), as in the article this project follows: {c.layers} ConvLSTM
 cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of {c.layers}
-decoder cells{start}, each later step fed {fed}, and a Conv3d head with a sigmoid turns every decoder
+decoder cells{start}, each later step fed the previous decoder output, and a Conv3d head with a sigmoid turns every decoder
 output into a frame. {fold}
 Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}{spread}, {model.num_parameters():,} parameters,
 {model.macs_per_sequence() / 1e9:.2f} GMACs a prediction. Measured reach: information moves at most

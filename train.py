@@ -6,12 +6,12 @@
     torchrun --nproc_per_node=4 train.py --batch-size 16     # DDP; --batch-size is per rank
     python train.py --out runs/x --resume             # continue a run from its last checkpoint
 
-Model flags (--hidden, --layers, --spread, --frame-feedback, ...) are ModelConfig's fields. A run directory
+Model flags (--hidden, --layers, --spread, ...) are ModelConfig's fields. A run directory
 holds last.pt (training state), best.safetensors (best validation MSE, --best-by), metrics.csv, curves.png and sample
 GIFs; --export copies the best weights with their provenance, ready for weights/.
 
 --resume continues with the run's own wiring, batch size, seed and data: changing them is refused. A new
---lr, --weight-decay, --steps (the schedule), --warmup or loss weight is applied and printed.
+--lr, --weight-decay, --steps (the schedule) or --warmup is applied and printed.
 """
 import argparse
 import copy
@@ -50,8 +50,10 @@ from convlstm.step import train_step
 STREAM = ("batch_size", "seed", "speed_min", "speed_max", "digits_min", "digits_max", "shapes", "best_by")
 BEFORE = {"shapes": 0.0, "best_by": "canonical"}  # what a field added later meant in runs saved before it existed
 BEST_BY = {"canonical": "mse", "mixed": "mixed_mse"}  # --best-by: the validation score that picks best.safetensors
-SCHEDULE = ("steps", "lr", "warmup", "weight_decay", "grad_clip", "context_loss", "teacher", "eval_every", "save_every",
-            "log_every", "val_size", "val_ssim", "sample_every")
+SCHEDULE = ("steps", "lr", "warmup", "weight_decay", "grad_clip", "eval_every", "save_every", "log_every", "val_size",
+            "val_ssim", "sample_every")
+# training options removed after losing a measured comparison (docs/results.md), at the value that meant "off"
+REMOVED = {"context_loss": 0.0}
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,6 @@ class TrainConfig:
     warmup: float = field(default=0.04, metadata={"help": "warmup as a fraction of the schedule (0.3: OneCycle's shape)"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW decoupled weight decay"})
     grad_clip: float = field(default=1.0, metadata={"help": "max global gradient norm"})
-    context_loss: float = field(default=0.0, metadata={"help": "weight of the loss on the context frames' guesses (needs --context-head)"})
-    teacher: float = field(default=0.4, metadata={"help": "frame feedback: true frames fed with probability falling 1 -> 0 over this fraction of the schedule"})
     speed_min: float = field(default=SPEEDS[0], metadata={"help": "slowest training speed (fraction of the free range per frame)"})
     speed_max: float = field(default=SPEEDS[1], metadata={"help": "fastest training speed"})
     digits_min: int = field(default=NUM_DIGITS[0], metadata={"help": "fewest digits in a training sequence"})
@@ -122,8 +122,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, dict, dict]:
         parser.error("--resume needs --out, the run directory to continue")
     if min(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.save_every, cfg.log_every, cfg.sample_every, cfg.val_size) < 1 or cfg.lr <= 0:
         parser.error("--steps, --batch-size, --eval-every, --save-every, --log-every, --sample-every, --val-size and --lr must be positive")
-    if not (0 <= cfg.warmup < 1 and 0 <= cfg.teacher <= 1 and 0 <= cfg.shapes <= 1 and cfg.time_budget >= 0 and cfg.deadline >= 0):
-        parser.error("--warmup must be in [0, 1), --teacher and --shapes in [0, 1], --time-budget and --deadline >= 0")
+    if not (0 <= cfg.warmup < 1 and 0 <= cfg.shapes <= 1 and cfg.time_budget >= 0 and cfg.deadline >= 0):
+        parser.error("--warmup must be in [0, 1), --shapes in [0, 1], --time-budget and --deadline >= 0")
     if cfg.eval_batch < 0 or cfg.stop_at < 0:
         parser.error("--eval-batch and --stop-at must be >= 0 (0: their defaults)")
     if cfg.model.channels != 1 or CANVAS % cfg.model.patch_size:
@@ -140,13 +140,6 @@ def lr_factor(step: int, steps: int, warmup: float) -> float:
         return (step + 1) / w
     progress = min(1.0, (step - w) / max(1, steps - w))
     return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def teacher_mask(step: int, cfg: TrainConfig, seed: int, shape: tuple[int, int]) -> torch.Tensor:
-    """Scheduled sampling: bool (B, FUTURE - 1), True = feed the true frame; probability 1 -> 0 over cfg.teacher."""
-    eta = max(0.0, 1.0 - step / max(1.0, cfg.teacher * cfg.steps))
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)  # a pure function of (seed, step): resumes exactly
-    return torch.rand(shape, generator=gen) < eta
 
 
 class StepBatches(torch.utils.data.Sampler):
@@ -295,9 +288,6 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
         cfg = dataclasses.replace(cfg, model=model.config)
     else:
         model = Seq2Seq(cfg.model)
-    if cfg.context_loss > 0 and not model.config.context_head:
-        raise Refused("--context-loss needs a model with --context-head (its own head, so the loss cannot "
-                      "collapse the future's)")
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -334,6 +324,10 @@ def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict
     """The config to resume with: the run's own wiring and data stream (a flag that changes them is refused), its
     schedule and loss settings unless a flag changes them (applied, and said), this invocation's other flags."""
     saved = {**BEFORE, **state["train_config"]}
+    gone = {k: saved[k] for k in REMOVED if saved.get(k, REMOVED[k]) != REMOVED[k]}
+    if gone:
+        raise Refused(f"--resume: the run trained with {gone}, an option this package removed after it lost a measured "
+                      "comparison (docs/results.md); continue it with an older version, or --init-from its last.pt")
     saved_model = ModelConfig.from_dict(saved["model"])
     wiring = {k: (getattr(saved_model, k), v) for k, v in given_model.items() if getattr(saved_model, k) != v}
     if wiring:
@@ -357,11 +351,10 @@ def probe_step_seconds(r: Run, batch: torch.Tensor, warmup: int = 2, timed: int 
     The first steps pay one-off costs (allocation, oneDNN primitives, compilation, cuDNN's search) and are not timed.
     """
     saved = copy.deepcopy((r.model.state_dict(), r.optimizer.state_dict(), r.scaler.state_dict()))
-    mask = teacher_mask(0, r.cfg, r.cfg.seed, (len(batch), FUTURE - 1)).to(r.device) if r.cfg.model.frame_feedback else None
     times = []
     for _ in range(warmup + timed):
         tic = time.perf_counter()
-        train_step(r.step_model, batch, r.optimizer, r.scaler, r.device, r.precision, r.cfg.grad_clip, r.cfg.context_loss, mask).item()
+        train_step(r.step_model, batch, r.optimizer, r.scaler, r.device, r.precision, r.cfg.grad_clip).item()
         times.append(time.perf_counter() - tic)
     r.model.load_state_dict(saved[0])
     r.optimizer.load_state_dict(saved[1])
@@ -514,11 +507,7 @@ def main(argv: list[str] | None = None) -> None:
         tic = time.perf_counter()
         for g in r.optimizer.param_groups:
             g["lr"] = cfg.lr * lr_factor(step, cfg.steps, cfg.warmup)
-        mask = None
-        if cfg.model.frame_feedback:
-            mask = teacher_mask(step, cfg, cfg.seed * r.world + r.rank, (len(batch), FUTURE - 1)).to(r.device, non_blocking=True)
-        loss = train_step(r.step_model, to_device(batch), r.optimizer, r.scaler, r.device, r.precision, cfg.grad_clip,
-                          cfg.context_loss, mask)
+        loss = train_step(r.step_model, to_device(batch), r.optimizer, r.scaler, r.device, r.precision, cfg.grad_clip)
         loss_sum = loss if loss_sum is None else loss_sum + loss  # stays on the device: no sync per step
         loss_n, done, interval_steps = loss_n + 1, step + 1, interval_steps + 1
         bar.update()

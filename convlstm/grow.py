@@ -15,14 +15,14 @@ from .model import ModelConfig, Seq2Seq
 
 def _growable(old: ModelConfig, new: ModelConfig) -> bool:
     """True where every cell and head of `old` embeds into `new` (same wiring, only wider and larger kernels)."""
-    same = ("channels", "layers", "patch_size", "frame_feedback")
+    same = ("channels", "layers", "patch_size")
     return (all(getattr(old, f) == getattr(new, f) for f in same)
             and old.hidden <= new.hidden and old.kernel_size <= new.kernel_size and old.spread in (0, new.spread))
 
 
 def _cell_input(config: ModelConfig, part: str, layer: int) -> tuple[int, bool]:
     """A cell's input channels before its own hidden state, and whether they are another cell's hidden channels."""
-    from_stem = layer == 0 and (part == "encoder" or config.frame_feedback)
+    from_stem = layer == 0 and part == "encoder"  # the decoder's first cell reads the encoder's top hidden state
     return (config.patch_channels, False) if from_stem else (config.hidden, True)
 
 
@@ -90,7 +90,7 @@ def warm_start(model: Seq2Seq, theirs: dict[str, torch.Tensor], old: ModelConfig
             loaded[name] = _grow_cell(t, src, old, new, part, int(rest[0]))
         elif part in ("encoder", "decoder") and rest[1] == "spread":  # encoder.<layer>.spread.weight
             loaded[name] = _grow_spread(t, src, old, new, part, int(rest[0]))
-        elif name.endswith("head.weight"):  # stem.head or context_head.head
+        elif name == "stem.head.weight":
             loaded[name] = _grow_head(t, src, old.hidden)
         else:
             continue

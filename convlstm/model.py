@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # options removed after losing a measured comparison (docs/results.md): files that name them at these values load
-REMOVED = {"stem": "patch", "skip": False}
+REMOVED = {"stem": "patch", "skip": False, "frame_feedback": False, "context_head": False}
 MEAN_PIXEL = 0.046  # mean pixel of the training frames (measured on the whole-range validation set): a fresh head's prior
 
 
@@ -31,8 +31,6 @@ class ModelConfig:
     kernel_size: int = 3  # square kernel of the cell convolutions (odd, so padding keeps the size)
     patch_size: int = 4  # the cells run at H/patch x W/patch; 1 is the article's full resolution
     copy_states: bool = True  # decoder starts from the encoder's final (h, c), as Shi et al.; False: zeros, as the article
-    frame_feedback: bool = False  # decoder input: its own last frame through the stem; False: its top hidden output (article)
-    context_head: bool = False  # a second head guesses each context frame from the earlier ones (an auxiliary loss)
     spread: int = 0  # dilation of a depthwise 3x3 mix of [x, h] before each cell's gates (0: none); adds reach, see Seq2Seq.reach
 
     def __post_init__(self):
@@ -146,63 +144,31 @@ class Seq2Seq(nn.Module):
         cin = self.stem.out_channels
         d = config.spread
         self.encoder = nn.ModuleList(ConvLSTMCell(cin if n == 0 else nf, nf, k, d) for n in range(config.layers))
-        dec_in = cin if config.frame_feedback else nf  # a frame through the stem, or the top hidden state
-        self.decoder = nn.ModuleList(ConvLSTMCell(dec_in if n == 0 else nf, nf, k, d) for n in range(config.layers))
-        self.context_head = PatchStem(config) if config.context_head else None
-        for head in (self.stem.head, getattr(self.context_head, "head", None)):
-            if head is not None:  # a fresh model starts at the mean frame, not at sigmoid(0) = 0.5 grey everywhere
-                nn.init.constant_(head.bias, math.log(MEAN_PIXEL / (1 - MEAN_PIXEL)))
+        self.decoder = nn.ModuleList(ConvLSTMCell(nf, nf, k, d) for _ in range(config.layers))  # fed the top hidden state
+        # a fresh model starts at the mean frame, not at sigmoid(0) = 0.5 grey everywhere
+        nn.init.constant_(self.stem.head.bias, math.log(MEAN_PIXEL / (1 - MEAN_PIXEL)))
 
-    def forward(self, x: torch.Tensor, horizon: int, teacher: torch.Tensor | None = None,
-                teacher_mask: torch.Tensor | None = None, with_context: bool = False) -> torch.Tensor:
-        """x (B, T, C, H, W) in [0, 1], any T >= 1 -> the next `horizon` frames (B, horizon, C, H, W).
-
-        Frame feedback only: `teacher` (B, horizon, C, H, W) true future frames and `teacher_mask` (B, horizon - 1)
-        bool pick, per sequence and step, the true frame instead of the prediction as the next input (scheduled sampling).
-        with_context (needs context_head) puts the guesses of context frames 2..T first: (B, T - 1 + horizon, C, H, W).
-        """
+    def forward(self, x: torch.Tensor, horizon: int) -> torch.Tensor:
+        """x (B, T, C, H, W) in [0, 1], any T >= 1 -> the next `horizon` frames (B, horizon, C, H, W)."""
         b, t, c, height, width = x.shape
         cfg = self.config
         if c != cfg.channels or height % cfg.patch_size or width % cfg.patch_size:
             raise ValueError(f"expected (B, T, {cfg.channels}, H, W) with H, W divisible by {cfg.patch_size}, got {tuple(x.shape)}")
         if t < 1 or horizon < 1:
             raise ValueError(f"need at least one context frame and horizon >= 1, got T={t}, horizon={horizon}")
-        if with_context and self.context_head is None:
-            raise ValueError("with_context needs a model built with context_head=True")
         feats = self.stem.encode(x.flatten(0, 1)).unflatten(0, (b, t))  # (B*T, C, H, W) -> (B*T, cin, h, w) -> (B, T, cin, h, w)
 
         enc = [cell.zero_state(feats[:, 0]) for cell in self.encoder]
-        guesses = []  # top hidden states after frames 1..T-1, each (B, nf, h, w)
         for step in range(t):
             enc = self._climb(self.encoder, feats[:, step], enc)
-            if with_context and step < t - 1:
-                guesses.append(enc[-1][0])
 
         dec = enc if cfg.copy_states else [cell.zero_state(enc[-1][0]) for cell in self.decoder]
-        if not cfg.frame_feedback:
-            inp, tops = enc[-1][0], []  # the encoder vector, then the decoder's own top output (the article)
-            for _ in range(horizon):
-                dec = self._climb(self.decoder, inp, dec)
-                inp = dec[-1][0]
-                tops.append(inp)
-            logits = self.stem.decode(torch.stack(tops, dim=2))  # (B, nf, horizon, h, w) -> (B, horizon, C, H, W)
-            future = torch.sigmoid(logits)
-        else:
-            inp, frames = feats[:, -1], []  # the last context frame, then each predicted (or teacher) frame
-            for step in range(horizon):
-                dec = self._climb(self.decoder, inp, dec)
-                frame = torch.sigmoid(self.stem.decode(dec[-1][0].unsqueeze(2)))  # (B, 1, C, H, W)
-                frames.append(frame)
-                if step + 1 < horizon:
-                    nxt = frame[:, 0]
-                    if teacher is not None:
-                        nxt = torch.where(teacher_mask[:, step].view(b, 1, 1, 1), teacher[:, step].to(nxt.dtype), nxt)
-                    inp = self.stem.encode(nxt)  # (B, C, H, W) -> (B, cin, h, w)
-            future = torch.cat(frames, dim=1)  # (B, horizon, C, H, W)
-        if not with_context or not guesses:  # one context frame: nothing to guess
-            return future
-        past = torch.sigmoid(self.context_head.decode(torch.stack(guesses, dim=2)))  # (B, T-1, C, H, W)
-        return torch.cat([past, future.to(past.dtype)], dim=1)
+        inp, tops = enc[-1][0], []  # the encoder vector, then the decoder's own top output (the article)
+        for _ in range(horizon):
+            dec = self._climb(self.decoder, inp, dec)
+            inp = dec[-1][0]
+            tops.append(inp)
+        return torch.sigmoid(self.stem.decode(torch.stack(tops, dim=2)))  # (B, nf, horizon, h, w) -> (B, horizon, C, H, W)
 
     @staticmethod
     def _climb(cells: nn.ModuleList, x: torch.Tensor, states: list) -> list:

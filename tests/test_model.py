@@ -83,8 +83,8 @@ def test_reach_refuses_a_canvas_it_would_overflow():
 FAMILY = [
     ModelConfig(hidden=4, patch_size=1, copy_states=False),  # the article's wiring, narrow
     ModelConfig(hidden=4, patch_size=4),
-    ModelConfig(hidden=4, layers=3, kernel_size=5, frame_feedback=True),
-    ModelConfig(hidden=4, frame_feedback=True, context_head=True, spread=2),
+    ModelConfig(hidden=4, layers=3, kernel_size=5),
+    ModelConfig(hidden=4, layers=1, copy_states=False, spread=2),
     ModelConfig(hidden=4, spread=3),
 ]
 
@@ -103,7 +103,7 @@ def test_shapes_and_range(config, context, horizon):
 
 def test_the_article_is_one_config_away():
     a = ModelConfig.article()
-    assert (a.hidden, a.layers, a.kernel_size, a.patch_size, a.copy_states, a.frame_feedback, a.spread) == (64, 2, 3, 1, False, False, 0)
+    assert (a.hidden, a.layers, a.kernel_size, a.patch_size, a.copy_states, a.spread) == (64, 2, 3, 1, False, 0)
     assert ModelConfig() == ModelConfig(**{**a.to_dict(), "patch_size": 4, "copy_states": True})  # the shipped departures
     model = Seq2Seq(a)
     assert [c.conv.in_channels for c in model.encoder] == [1 + 64, 64 + 64]
@@ -183,42 +183,14 @@ def test_copy_states_hands_the_encoder_state_to_the_decoder():
             torch.testing.assert_close(model(x, 3)[0], expected, rtol=1e-5, atol=1e-6)
 
 
-def test_context_guesses_are_causal_and_leave_the_future_unchanged():
-    """with_context adds T-1 guesses, guess k from frames 1..k only; the future part is the plain forward's."""
-    torch.manual_seed(0)
-    model = Seq2Seq(ModelConfig(hidden=4, kernel_size=3, context_head=True)).eval()
-    x = torch.rand(1, 6, 1, 64, 64)
-    changed = x.clone()
-    changed[:, 3] = torch.rand(1, 64, 64)  # frame 4; guesses of frames 2..4 (indices 0..2) never saw it
-    with torch.no_grad():
-        both, other = model(x, 3, with_context=True), model(changed, 3, with_context=True)
-        assert both.shape == (1, 6 - 1 + 3, 1, 64, 64)
-        torch.testing.assert_close(both[:, -3:], model(x, 3))
-        torch.testing.assert_close(both[:, :3], other[:, :3])
-        assert not torch.allclose(both[:, 3:], other[:, 3:])
-        assert model(x[:, :1], 2, with_context=True).shape == (1, 2, 1, 64, 64)  # one frame: nothing to guess
-    with pytest.raises(ValueError, match="context_head"):
-        Seq2Seq(ModelConfig(hidden=4))(x, 3, with_context=True)
-
-
-def test_frame_feedback_feeds_predictions_or_teacher_frames():
-    """With frame feedback, step k's input is frame k-1: the teacher's where the mask says so, else the prediction."""
-    torch.manual_seed(0)
-    model = Seq2Seq(ModelConfig(hidden=4, frame_feedback=True)).eval()
-    x, teacher = torch.rand(2, 5, 1, 64, 64), torch.rand(2, 4, 1, 64, 64)
-    other = teacher.clone()
-    other[:, 1] = torch.rand(2, 1, 64, 64)  # the true frame 2, which only step 3 may read
-    on, off = torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 3, dtype=torch.bool)
-    with torch.no_grad():
-        free = model(x, 4)
-        torch.testing.assert_close(model(x, 4, teacher, off), free)  # mask off: the teacher is never read
-        forced, forced_other = model(x, 4, teacher, on), model(x, 4, other, on)
-        torch.testing.assert_close(forced[:, :2], forced_other[:, :2])  # steps 1-2 never saw the changed frame
-        assert not torch.allclose(forced[:, 2], forced_other[:, 2])  # step 3 did
-        torch.testing.assert_close(forced[:, 0], free[:, 0])  # step 1 reads the last context frame either way
-        half = on.clone()
-        half[1] = False  # sequence 2 free-runs: per-sequence choice
-        torch.testing.assert_close(model(x, 4, other, half)[1], free[1])
+def test_removed_options_still_load_off_and_are_refused_on():
+    """Frame feedback and the context head lost their comparisons (docs/results.md) and are gone; files that name
+    them switched off load, files that use them are refused with the reason."""
+    config = {**ModelConfig(hidden=4).to_dict(), "frame_feedback": False, "context_head": False, "stem": "patch"}
+    assert ModelConfig.from_dict(config) == ModelConfig(hidden=4)
+    for option in ("frame_feedback", "context_head"):
+        with pytest.raises(ValueError, match=f"'{option}': True.*removed after it lost a measured comparison"):
+            ModelConfig.from_dict({**config, option: True})
 
 
 def test_trace_records_every_cell_step_and_matches_the_output():

@@ -40,7 +40,7 @@ def refused(argv: list[str], capsys) -> str:
 
 @pytest.mark.parametrize("precision, flags", [
     ("fp32", []), ("bf16", []), *[pytest.param("fp32", f, marks=pytest.mark.slow) for f in  # the options: the full run only
-                                  (["--context-head", "--context-loss", "1"], ["--frame-feedback"], ["--spread", "3"])],
+                                  (["--layers", "3"], ["--spread", "3"])],
 ])
 def test_tiny_model_overfits_a_fixed_batch(precision, flags):
     if precision == "bf16" and not native_bf16(torch.device("cpu")):
@@ -51,37 +51,10 @@ def test_tiny_model_overfits_a_fixed_batch(precision, flags):
     batch = torch.from_numpy(fixed_set("train", 4)).unsqueeze(2)  # (4, 20, 64, 64) -> (4, 20, 1, 64, 64)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    mask = train.teacher_mask(0, cfg, 0, (4, 9)) if cfg.model.frame_feedback else None
-    losses = [train_step(model, batch, opt, scaler, torch.device("cpu"), precision, cfg.grad_clip, cfg.context_loss, mask).item()
-              for _ in range(60)]
+    losses = [train_step(model, batch, opt, scaler, torch.device("cpu"), precision, cfg.grad_clip).item() for _ in range(60)]
     # a fresh head starts at the mean frame, near the black frame's error; fitting the batch must beat black frames
     zeros = float(batch[:, 10:].square().mean())
     assert losses[0] > 0.8 * zeros and losses[-1] < 0.7 * zeros, (zeros, losses[0], losses[-1])
-
-
-def test_context_loss_trains_its_own_head_and_reports_the_future_mse():
-    batch = torch.from_numpy(fixed_set("train", 2)).unsqueeze(2)  # (2, 20, 1, 64, 64)
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
-    results = []
-    for weight in ("0", "1"):
-        cfg = config("--hidden", "4", "--context-head", "--context-loss", weight)
-        torch.manual_seed(0)
-        model = Seq2Seq(cfg.model)
-        before = model.context_head.head.weight.detach().clone()
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        loss = train_step(model, batch, opt, scaler, torch.device("cpu"), "fp32", cfg.grad_clip, cfg.context_loss).item()
-        results.append((loss, not torch.equal(before, model.context_head.head.weight), model.encoder[0].conv.weight.detach()))
-    (plain, moved_plain, w_plain), (with_context, moved, w_context) = results
-    assert plain == with_context  # the same future frames, the same MSE, whatever the weight
-    assert not moved_plain and moved  # only the context loss trains the context head
-    assert not torch.allclose(w_plain, w_context)  # and it reaches the shared encoder cells
-
-
-def test_teacher_probability_falls_to_zero_and_is_reproducible():
-    cfg = config("--steps", "100", "--teacher", "0.5")
-    share = [train.teacher_mask(step, cfg, 0, (64, 9)).float().mean().item() for step in (0, 25, 50, 90)]
-    assert share[0] == 1.0 and 0.35 < share[1] < 0.65 and share[2] == share[3] == 0.0
-    assert torch.equal(train.teacher_mask(25, cfg, 0, (64, 9)), train.teacher_mask(25, cfg, 0, (64, 9)))
 
 
 def test_schedule_warms_up_then_decays():
@@ -98,7 +71,7 @@ def test_resume_refuses_a_wiring_or_data_change_and_applies_a_new_lr(tmp_path, c
     common = TINY + ["--steps", "4", "--eval-every", "2", "--out", str(tmp_path / "r")]
     train.main(common + ["--stop-at", "2"])
     assert "wiring; refused: {'hidden': (8, 16)}" in refused(common + ["--resume", "--hidden", "16"], capsys)
-    assert "frame_feedback" in refused(common + ["--resume", "--frame-feedback"], capsys)
+    assert "refused: {'spread': (0, 2)}" in refused(common + ["--resume", "--spread", "2"], capsys)
     assert "best-weights criterion; refused: {'batch_size'" in refused(common + ["--resume", "--batch-size", "8"], capsys)
     assert "refused: {'best_by': ('mixed', 'canonical')}" in refused(common + ["--resume", "--best-by", "canonical"], capsys)
     train.main(common + ["--resume", "--lr", "1e-4", "--weight-decay", "0.5"])
@@ -139,14 +112,33 @@ def test_time_budget_sizes_the_schedule_and_exports(tmp_path, capsys):
     assert load_model(tmp_path / "e.safetensors").provenance["steps"] == best["step"]  # the best validation's weights
 
 
+def test_resume_refuses_a_run_that_trained_with_a_removed_option(tmp_path, capsys):
+    common = TINY + ["--steps", "4", "--eval-every", "2", "--out", str(tmp_path / "r")]
+    train.main(common + ["--stop-at", "2"])
+    last = tmp_path / "r" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    assert "context_loss" not in state["train_config"] and "teacher" not in state["train_config"]
+    train.main(common + ["--resume", "--stop-at", "3"])  # a run saved before the removal names them at their defaults
+    state = torch.load(last, weights_only=True)
+    state["train_config"].update(context_loss=0.0, teacher=0.4)
+    torch.save(state, last)
+    train.main(common + ["--resume"])
+    capsys.readouterr()
+    state["train_config"]["context_loss"] = 1.0
+    torch.save(state, last)
+    assert "trained with {'context_loss': 1.0}, an option this package removed" in refused(common + ["--resume"], capsys)
+
+
 def test_init_from_grafts_every_tensor_that_fits_onto_a_new_wiring(tmp_path, tiny_model, capsys):
     start = tmp_path / "start.safetensors"
     save_weights(tiny_model, start, {"steps": 3, "sequences_seen": 12})
     train.main(TINY + ["--steps", "1", "--eval-every", "1", "--out", str(tmp_path / "r"), "--init-from", str(start),
-                       "--frame-feedback", "--lr", "1e-12"])
-    assert "9 of 10 tensors loaded; fresh: decoder.0.conv.weight\n" in capsys.readouterr().out  # its input is now a frame
+                       "--layers", "3", "--lr", "1e-12"])
+    out = capsys.readouterr().out  # a third cell a side: the two trained ones copied, the new ones fresh
+    assert "10 of 14 tensors loaded; fresh: decoder.2.conv.bias, decoder.2.conv.weight, encoder.2.conv.bias, " \
+           "encoder.2.conv.weight\n" in out, out
     grafted = load_model(tmp_path / "r" / "best.safetensors")
-    assert grafted.config == ModelConfig(**{**tiny_model.config.to_dict(), "frame_feedback": True})
+    assert grafted.config == ModelConfig(**{**tiny_model.config.to_dict(), "layers": 3})
     torch.testing.assert_close(grafted.encoder[0].conv.weight, tiny_model.encoder[0].conv.weight, atol=1e-6, rtol=0)
 
 
@@ -194,7 +186,7 @@ def test_run_directory_is_never_overwritten(tmp_path, capsys):
 @pytest.mark.parametrize("flags, message", [
     (["--patch-size", "3"], "--patch-size divide 64"), (["--channels", "3"], "--channels must be 1"),
     (["--eval-batch", "-1"], "--eval-batch"), (["--stop-at", "-5"], "--stop-at"),
-    (["--context-loss", "0.1"], "--context-head"),
+    (["--context-loss", "0.1"], "unrecognized arguments: --context-loss"),  # removed: lost its comparison
 ])
 def test_flags_that_cannot_train_are_refused_up_front(tmp_path, capsys, flags, message):
     assert message in refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r")] + flags, capsys)
