@@ -23,6 +23,8 @@ from convlstm.api import MAX_HORIZON, prepare_clip, shipped_model
 from convlstm.checkpoint import DEFAULT_MODEL, MODELS
 from convlstm.data import CONTEXT, FREE, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
 from convlstm.evaluate import GATE_RATIO, cell_for, grid_table, models_table
+from convlstm.hub import trained_on
+from convlstm.metrics import cell_name
 from convlstm.showcase.pipeline import CONCURRENCY, FILE_SLOTS, KEEP_S, QUEUE_SIZE, SESSIONS, asset
 
 ROOT = Path(__file__).resolve().parent
@@ -53,12 +55,12 @@ def _form(value, name: str, low: float, high: float | None = None, whole: bool =
 
 
 def _model(name):
-    """The shipped model a form names, or a gr.Error listing the names."""
-    if name is None or name == "":
-        name = DEFAULT_MODEL
-    if name not in MODELS:
-        raise gr.Error(f"model must be one of {', '.join(MODELS)}, got {forms.shown(name)}")
-    return name, shipped_model(name)
+    """(name, model) of the shipped model a form names (empty: the default), or a gr.Error listing the names."""
+    name = name or DEFAULT_MODEL
+    try:
+        return name, shipped_model(name)
+    except (ValueError, TypeError) as e:  # TypeError: a value that cannot even be looked up (a list)
+        raise gr.Error(f"model must be one of {', '.join(MODELS)}, got {forms.shown(name)}") from e
 
 
 def _user_errors(handler):
@@ -136,8 +138,8 @@ def _measured(name: str, num_digits: int, speed: float) -> str:
     cell, n = _cell(name, num_digits, speed)
     if cell is None:
         return ""
-    told = (f"\n\nOn {n} test sequences like this one ({num_digits} digit{'s' * (num_digits > 1)}, speed "
-            f"{cell['speed']:g}) the {name} model scores **{cell['ratio']:.2f}x** a black frame's MSE")
+    told = (f"\n\nOn {n} test sequences like this one ({cell_name(num_digits, cell['speed'])}) the {name} model scores "
+            f"**{cell['ratio']:.2f}x** a black frame's MSE")
     if cell["ratio"] <= GATE_RATIO:
         told += "."
     else:
@@ -201,10 +203,14 @@ def pick_example(horizon, fix, model, evt: gr.SelectData, cancel: threading.Even
     return ([path], gr.Tabs(selected="upload"), "upload", *predict_file([path], horizon, 0, fix, model, cancel=cancel))
 
 
-@functools.lru_cache(maxsize=len(MODELS))  # the weights' numbers never change while the app runs; reach() takes a moment
 def about(name: str = DEFAULT_MODEL) -> str:
     """'How it works', with the chosen shipped model's measured numbers read from its weights file."""
-    name, model = _model(name)
+    return _about(_model(name)[0])
+
+
+@functools.lru_cache(maxsize=len(MODELS))  # per model name: the weights' numbers never change; reach() takes seconds
+def _about(name: str) -> str:
+    model = shipped_model(name)
     p, c = model.provenance, model.config
     test = p.get("test")
     if test:
@@ -242,8 +248,7 @@ Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}{spread}, {model.n
 **{reach['decoder_px_per_step']:g} px per predicted frame and {reach['encoder_px_per_step']:g} px per context frame**
 (the fastest digits here move {SPEEDS[1] * FREE:.1f} px a frame).
 
-**Training.** {p.get('sequences_seen', 0):,} sequences ({p.get('steps', 0):,} steps, {p.get('precision', '?')}) of
-{p.get('data', 'generated Moving MNIST')}.
+**Training.** {trained_on(p)} ({p.get('precision', '?')}).
 
 **Measured.** {numbers}{speeds}
 

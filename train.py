@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from convlstm import media, metrics, plots
 from convlstm.api import BATCH, run
-from convlstm.checkpoint import load_state, load_model, read_metadata, read_tensors, save_state, save_weights
+from convlstm.checkpoint import load_state, load_model, read_metadata, read_tensors, resolve, save_state, save_weights
 from convlstm.cli import OneLineParser
 from convlstm.data import CANVAS, CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
 from convlstm.grow import warm_start
@@ -45,8 +45,8 @@ from convlstm.model import ModelConfig, Seq2Seq
 from convlstm.runtime import DEVICES, PRECISIONS, describe_device, pick_device, resolve_precision
 from convlstm.step import train_step
 
-# what --resume takes from the run: the data stream (changes refused, as are ModelConfig's) and the schedule and
-# loss settings (a flag changes them); every other field belongs to one invocation
+# what --resume takes from the run: the data stream (changes refused, as are ModelConfig's) and the schedule (a flag
+# changes it); every other field belongs to one invocation
 STREAM = ("batch_size", "seed", "speed_min", "speed_max", "digits_min", "digits_max", "shapes", "best_by")
 BEFORE = {"shapes": 0.0, "best_by": "canonical"}  # what a field added later meant in runs saved before it existed
 BEST_BY = {"canonical": "mse", "mixed": "mixed_mse"}  # --best-by: the validation score that picks best.safetensors
@@ -75,7 +75,7 @@ class TrainConfig:
     compile: bool = field(default=False, metadata={"help": "torch.compile the training step's model"})
     out: str = field(default="", metadata={"help": "run directory (default runs/<date-time>)"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
-    init_from: str = field(default="", metadata={"help": "warm-start from a safetensors file or a run's last.pt: its config (flags override), every tensor whose shape fits"})
+    init_from: str = field(default="", metadata={"help": "warm-start from a shipped model's name, a weights file or folder, or a run's last.pt: its config (flags override), every tensor whose shape fits"})
     time_budget: float = field(default=0.0, metadata={"help": "minutes for this invocation: sizes --steps (or, with --resume, the stop) from a throughput probe"})
     deadline: float = field(default=0.0, metadata={"help": "minutes after start at which training stops, whatever the plan, then validates, saves and exports (0: none)"})
     stop_at: int = field(default=0, metadata={"help": "stop with a checkpoint at this step, to --resume later (0: run to --steps)"})
@@ -224,6 +224,7 @@ class Refused(Exception):
 
 def _init_from(path: str, given: dict, say) -> tuple[Seq2Seq, dict]:
     """A model from a weights file's config (explicit flags override), warm-started by `grow.warm_start`."""
+    path = str(resolve(path))  # a shipped model's name, or a path
     try:
         if path.endswith(".pt"):  # a run's training state: its latest weights, config and totals
             state = load_state(path)
@@ -322,13 +323,16 @@ def _plain(cfg: TrainConfig) -> dict:
 
 def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict, say) -> TrainConfig:
     """The config to resume with: the run's own wiring and data stream (a flag that changes them is refused), its
-    schedule and loss settings unless a flag changes them (applied, and said), this invocation's other flags."""
+    schedule unless a flag changes it (applied, and said), this invocation's other flags."""
     saved = {**BEFORE, **state["train_config"]}
     gone = {k: saved[k] for k in REMOVED if saved.get(k, REMOVED[k]) != REMOVED[k]}
     if gone:
         raise Refused(f"--resume: the run trained with {gone}, an option this package removed after it lost a measured "
                       "comparison (docs/results.md); continue it with an older version, or --init-from its last.pt")
-    saved_model = ModelConfig.from_dict(saved["model"])
+    try:
+        saved_model = ModelConfig.from_dict(saved["model"])
+    except ValueError as e:  # a wiring this package no longer builds, or a newer version's field
+        raise Refused(f"--resume: {e}") from e
     wiring = {k: (getattr(saved_model, k), v) for k, v in given_model.items() if getattr(saved_model, k) != v}
     if wiring:
         raise Refused(f"--resume keeps the run's wiring; refused: {wiring} (saved, asked). Start a new run with "

@@ -20,7 +20,7 @@ BATCH = 32  # sequences per forward pass in `run`
 
 
 @lru_cache(maxsize=len(MODELS))
-def shipped_model(name: str = DEFAULT_MODEL) -> Seq2Seq:
+def shipped_model(name: str) -> Seq2Seq:
     """A shipped model by name (checkpoint.MODELS: "whole-range", the default, or "canonical"), loaded once per process."""
     if name not in MODELS:
         raise ValueError(f"no shipped model named {name!r}; choose one of: {', '.join(MODELS)}")

@@ -20,6 +20,7 @@ from .upload.resize import CANVAS  # the frame side, shared with the upload prep
 DIGIT = 28  # MNIST digit side in pixels
 FREE = CANVAS - DIGIT  # the top-left corner ranges over 0..FREE pixels
 SPEED = 0.1  # standard step per frame, as a fraction of the free range (3.6 px)
+CANONICAL_DIGITS = 2  # digits per sequence of the standard protocol, at SPEED
 SPEEDS = (0.02, 0.3)  # speeds the generator accepts, the app offers and training covers (0.7-11 px per frame)
 NUM_DIGITS = (1, 3)  # digit counts likewise
 CONTEXT, FUTURE = 10, 10  # the standard protocol: 10 frames in, 10 frames out
@@ -71,7 +72,7 @@ def generate_uint8(
     rng: np.random.Generator,
     digits: Digits,
     num_frames: int = CONTEXT + FUTURE,
-    num_digits: int = 2,
+    num_digits: int = CANONICAL_DIGITS,
     speed: float = SPEED,
     classes: tuple[int, ...] | None = None,
 ) -> np.ndarray:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from . import metrics, plots
 from .api import run, shipped_model
 from .checkpoint import MODELS, load_model, resolve
-from .hub import save_model
+from .hub import CANONICAL_WORDS, save_model, trained_on
 from .cli import OneLineParser
 from .data import (CONTEXT, FUTURE, HELD_OUT_KINDS, HELD_OUT_RADII, NUM_DIGITS, TEST_SEED, fixed_set, generate_set,
                    generate_shapes, load_canonical, load_digits)
@@ -100,7 +100,7 @@ def cell_for(cells: list[dict], digits: int, speed: float) -> dict | None:
 def models_table(labels: dict[str, str], wiring: bool = False) -> str:
     """The shipped models side by side, as markdown: the canonical test MSE and the whole-range headline from each
     one's stored evaluation, what it was trained on, and (wiring) its parameters, MACs and measured reach."""
-    head = "| model | test MSE (2 digits, speed 0.1) | grid mean | worst digit cell | worst shapes cell | trained on |"
+    head = f"| model | test MSE ({CANONICAL_WORDS}) | grid mean | worst digit cell | worst shapes cell | trained on |"
     lines = [head + (" parameters, GMACs, reach (px per step: decoder / encoder) |" if wiring else ""),
              "|---" * (6 + wiring) + "|"]
     for name in MODELS:
@@ -109,10 +109,9 @@ def models_table(labels: dict[str, str], wiring: bool = False) -> str:
         test = p.get("test", {})
         grid = metrics.grid_headline(test.get("grid", {}))
         scores = ["-"] * 3 if grid is None else [
-            f"{grid['mean']:.2f}x", f"{grid['worst']:.2f}x ({grid['worst_digits']} digit{'s' * (grid['worst_digits'] > 1)}, "
-            f"speed {grid['worst_speed']:g})", "-" if grid["shapes_worst"] is None else f"{grid['shapes_worst']:.2f}x"]
-        row = [labels[name], f"{test['mse']:.1f}" if test else "-", *scores,
-               f"{p.get('sequences_seen', 0):,} sequences, the latest on {p.get('data', 'generated Moving MNIST')}"]
+            f"{grid['mean']:.2f}x", f"{grid['worst']:.2f}x ({metrics.cell_name(grid['worst_digits'], grid['worst_speed'])})",
+            "-" if grid["shapes_worst"] is None else f"{grid['shapes_worst']:.2f}x"]
+        row = [labels[name], f"{test['mse']:.1f}" if test else "-", *scores, trained_on(p)]
         if wiring:
             reach = model.reach()
             row.append(f"{model.num_parameters():,}, {model.macs_per_sequence() / 1e9:.2f}, "

@@ -14,14 +14,22 @@ import tempfile
 from pathlib import Path
 
 from .checkpoint import CONFIG_FILE, MODELS, WEIGHTS_FILE, atomic_write, load_model, save_weights
-from .metrics import grid_headline
+from .data import CANONICAL_DIGITS, NUM_DIGITS, SPEED, SPEEDS
+from .metrics import cell_name, grid_headline
 from .model import Seq2Seq
 
 CARD_FILE = "README.md"
-NAME = "convlstm-mmnist"
+GRID_WORDS = f"{NUM_DIGITS[0]}-{NUM_DIGITS[1]} test digits x speeds {SPEEDS[0]:g}-{SPEEDS[1]:g}"  # the grid's range
+CANONICAL_WORDS = cell_name(CANONICAL_DIGITS, SPEED)  # the canonical test's setting
 
 
-def card(model: Seq2Seq, provenance: dict, name: str = NAME):
+def trained_on(provenance: dict) -> str:
+    """What weights were trained on, from their provenance: the total, and the data of their last run."""
+    return (f"{provenance.get('sequences_seen', 0):,} sequences ({provenance.get('steps', 0):,} steps) in all, the last "
+            f"run's of {provenance.get('data', 'generated Moving MNIST')}")
+
+
+def card(model: Seq2Seq, provenance: dict, name: str):
     """The model card (a huggingface_hub ModelCard): YAML metadata (licence, tags, model-index from the stored test
     numbers) and a short body with the whole-range headline."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -37,19 +45,17 @@ def card(model: Seq2Seq, provenance: dict, name: str = NAME):
     spread = f" (each cell's input spread by a depthwise 3x3 at dilation {c.spread})" if c.spread else ""
     head = grid_headline(test.get("grid") or {})
     scores = "" if not head else (
-        f"\nAcross the whole range (1-3 test digits x speeds 0.02-0.3, {test['grid']['n']} sequences a cell, 10 -> 10 MSE / a "
-        f"black\nframe's): **mean {head['mean']:.2f}x, worst {head['worst']:.2f}x** ({head['worst_digits']} "
-        f"digit{'s' * (head['worst_digits'] > 1)}, speed {head['worst_speed']:g})"
+        f"\nAcross the whole range ({GRID_WORDS}, {test['grid']['n']} sequences a cell, 10 -> 10 MSE / a black "
+        f"frame's):\n**mean {head['mean']:.2f}x, worst {head['worst']:.2f}x** ({cell_name(head['worst_digits'], head['worst_speed'])})"
         + ("" if head["shapes_worst"] is None else f", on simple shapes training never drew at most {head['shapes_worst']:.2f}x")
-        + f";\ncanonical test (2 digits, speed 0.1) MSE {test['mse']:.1f} per frame.\n")
+        + f";\ncanonical test ({CANONICAL_WORDS}) MSE {test['mse']:.1f} per frame.\n")
     body = f"""
 # {name}
 
 A ConvLSTM encoder-decoder (Shi et al. 2015) that reads 10 frames of 64x64 grey video and predicts the next ones,
 trained on Moving MNIST generated from MNIST digits: {c.layers} + {c.layers} cells, {c.hidden} hidden channels,
 {c.kernel_size}x{c.kernel_size} kernels on a {64 // c.patch_size}x{64 // c.patch_size} grid{spread}, {model.num_parameters():,} parameters,
-{provenance.get('steps', 0):,} training steps ({provenance.get('sequences_seen', 0):,} sequences), the latest on
-{provenance.get('data', 'generated Moving MNIST')}.
+{trained_on(provenance)}.
 {scores}
 ```python
 from convlstm import Seq2Seq, predict
@@ -69,7 +75,7 @@ def save_pretrained(model: Seq2Seq, folder: str | Path, provenance: dict | None 
     provenance = provenance if provenance is not None else getattr(model, "provenance", {})
     atomic_write(folder / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(model.config.to_dict(), indent=1) + "\n"))
     save_weights(model, folder / WEIGHTS_FILE, provenance)
-    atomic_write(folder / CARD_FILE, lambda tmp: tmp.write_text(str(card(model, provenance, folder.name))))
+    atomic_write(folder / CARD_FILE, lambda tmp: tmp.write_text(str(card(model, provenance, folder.resolve().name))))
     return folder
 
 

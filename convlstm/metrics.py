@@ -61,6 +61,11 @@ def all_per_step(pred, true, openstl: bool = True) -> dict[str, np.ndarray]:
     return out
 
 
+def cell_name(digits: int, speed: float) -> str:
+    """A grid cell in words: '1 digit, speed 0.3'."""
+    return f"{digits} digit{'s' * (digits > 1)}, speed {speed:g}"
+
+
 def grid_headline(grid: dict) -> dict | None:
     """The whole-range headline of a stored generalisation grid (convlstm.evaluate): the mean and the worst MSE / zeros
     ratio of its digit cells, where the worst lies, and the worst of its shapes row; None without a grid."""

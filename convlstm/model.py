@@ -1,7 +1,8 @@
 """ConvLSTM encoder-decoder (seq2seq) for frame prediction, after Shi et al. 2015 and the seed article.
 
 Tensor layout everywhere: (B, T, C, H, W), pixels in [0, 1]. `ModelConfig` is the single source of the
-model's structure: the article's exact wiring is `ModelConfig.article()`, the shipped one the defaults.
+model's structure: the article's exact wiring is `ModelConfig.article()`, the plain wiring (the `canonical` shipped
+model's) the defaults, the default shipped model's `ModelConfig(spread=3)`.
 """
 import contextlib
 import copy
@@ -20,7 +21,7 @@ MEAN_PIXEL = 0.046  # mean pixel of the training frames (measured on the whole-r
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Defaults are the shipped configuration, chosen by measurement (docs/results.md).
+    """Defaults are the plain wiring, chosen by measurement (docs/results.md); the default shipped model adds spread=3.
 
     Fields added later default to the behaviour that existed before them, so every older config keeps its meaning.
     """
@@ -117,9 +118,8 @@ class PatchStem(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.p = config.patch_size
-        self.out_channels = config.patch_channels
         # maps each cell output to the pixels of its frame; (1, 3, 3) mixes space but never time
-        self.head = nn.Conv3d(config.hidden, self.out_channels, kernel_size=(1, 3, 3), padding=(0, 1, 1))
+        self.head = nn.Conv3d(config.hidden, config.patch_channels, kernel_size=(1, 3, 3), padding=(0, 1, 1))
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, C*p*p, H/p, W/p)."""
@@ -141,7 +141,7 @@ class Seq2Seq(nn.Module):
         self.config = config
         nf, k = config.hidden, config.kernel_size
         self.stem = PatchStem(config)
-        cin = self.stem.out_channels
+        cin = config.patch_channels
         d = config.spread
         self.encoder = nn.ModuleList(ConvLSTMCell(cin if n == 0 else nf, nf, k, d) for n in range(config.layers))
         self.decoder = nn.ModuleList(ConvLSTMCell(nf, nf, k, d) for _ in range(config.layers))  # fed the top hidden state
@@ -260,12 +260,9 @@ class Seq2Seq(nn.Module):
         def count(module, args, out):
             nonlocal total
             taps = math.prod(module.kernel_size)  # batch is 1, so numel() counts one sequence
-            if isinstance(module, nn.ConvTranspose2d):  # every input value scatters into its group's outputs
-                total += args[0].numel() * module.out_channels // module.groups * taps
-            else:  # every output value gathers its group's inputs (one channel for a depthwise conv)
-                total += out.numel() * module.in_channels // module.groups * taps
+            total += out.numel() * module.in_channels // module.groups * taps  # one channel a tap for a depthwise conv
 
-        convs = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d))]
+        convs = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
         handles = [m.register_forward_hook(count) for m in convs]
         try:
             p = next(self.parameters())

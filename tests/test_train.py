@@ -118,15 +118,18 @@ def test_resume_refuses_a_run_that_trained_with_a_removed_option(tmp_path, capsy
     last = tmp_path / "r" / "last.pt"
     state = torch.load(last, weights_only=True)
     assert "context_loss" not in state["train_config"] and "teacher" not in state["train_config"]
-    train.main(common + ["--resume", "--stop-at", "3"])  # a run saved before the removal names them at their defaults
+    train.main(common + ["--resume", "--stop-at", "3"])
     state = torch.load(last, weights_only=True)
-    state["train_config"].update(context_loss=0.0, teacher=0.4)
+    state["train_config"].update(context_loss=0.0, teacher=0.4)  # a run saved before the removal names them, off
     torch.save(state, last)
     train.main(common + ["--resume"])
     capsys.readouterr()
     state["train_config"]["context_loss"] = 1.0
     torch.save(state, last)
     assert "trained with {'context_loss': 1.0}, an option this package removed" in refused(common + ["--resume"], capsys)
+    state["train_config"].update(context_loss=0.0, model={**state["train_config"]["model"], "frame_feedback": True})
+    torch.save(state, last)
+    assert "{'frame_feedback': True} uses an option this package removed" in refused(common + ["--resume"], capsys)
 
 
 def test_init_from_grafts_every_tensor_that_fits_onto_a_new_wiring(tmp_path, tiny_model, capsys):

@@ -23,6 +23,7 @@ from convlstm.cli import OneLineParser
 from convlstm.checkpoint import MODELS, read_metadata
 from convlstm.data import CONTEXT, FUTURE, TEST_SEED, generate_sequence, load_digits
 from convlstm.evaluate import GATE_RATIO, SHAPES_GATE_RATIO, grid_table, models_table
+from convlstm.hub import CANONICAL_WORDS, trained_on
 from convlstm.metrics import grid_headline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +54,9 @@ def results_block(name: str, provenance: dict, record: dict) -> str:
         return {k: summary[f"{name}_{k}"] for k in ("mse", "mae", "ssim", "psnr")}
 
     return "\n".join([
-        f"**`{name}`**, after {provenance['sequences_seen']:,} training sequences ({provenance['steps']:,} steps, "
-        f"{provenance['precision']}) of {provenance['data']}: **test MSE {test['mse']:.1f}** per frame, {CONTEXT} -> "
-        f"{test['horizon']} frames, on the {test['source']} of {test['n']:,} sequences (2 digits, speed 0.1).",
+        f"**`{name}`**, after {trained_on(provenance)} ({provenance['precision']}): **test MSE {test['mse']:.1f}** per "
+        f"frame, {CONTEXT} -> {test['horizon']} frames, on the {test['source']} of {test['n']:,} sequences "
+        f"({CANONICAL_WORDS}).",
         "",
         "| predictor | MSE / frame | MAE / frame | SSIM | SSIM (OpenSTL range 2) | PSNR (dB) |",
         "|---|---|---|---|---|---|",
