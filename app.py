@@ -23,7 +23,7 @@ from convlstm.api import MAX_HORIZON, prepare_clip, shipped_model
 from convlstm.checkpoint import DEFAULT_MODEL, MODELS
 from convlstm.data import CONTEXT, FREE, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
 from convlstm.evaluate import GATE_RATIO, cell_for, grid_table, models_table
-from convlstm.hub import trained_on
+from convlstm.hub import CANONICAL_WORDS, GRID_WORDS, trained_on
 from convlstm.metrics import cell_name
 from convlstm.showcase.pipeline import CONCURRENCY, FILE_SLOTS, KEEP_S, QUEUE_SIZE, SESSIONS, asset
 
@@ -37,7 +37,7 @@ MAX_SEED = 2**32 - 1  # numpy seeds any integer, but a 300-digit seed helps nobo
 COLOURS = dict(zip(pipeline.PREDICTORS, ["#3b82f6", "#f97316"]))  # the curves: the model blue, as its frames
 # the shipped models (checkpoint.MODELS) as the page names them: what each is good at
 MODEL_LABELS = {"whole-range": "Whole range: 1-3 digits at every speed, and shapes",
-                "canonical": "Canonical specialist: 2 digits at speed 0.1"}
+                "canonical": f"Canonical specialist: {CANONICAL_WORDS}"}
 log = logging.getLogger("convlstm.app")
 
 
@@ -230,9 +230,8 @@ def _about(name: str) -> str:
               "sequences per cell: MSE / a black frame's MSE (ratio; below 1 beats a black frame, and the project asks "
               f"for at most {GATE_RATIO:g} everywhere):\n\n{grid_table(grid['cells'], grid.get('shapes'))}" if grid.get("cells") else "")
     return f"""
-**Two shipped models**, chosen under *Model* (grid: MSE / a black frame's MSE on {NUM_DIGITS[0]}-{NUM_DIGITS[1]} test
-digits at speeds {SPEEDS[0]}-{SPEEDS[1]}, the sliders' range, and on shapes training never drew; the test MSE is the
-literature's canonical set, two digits at speed 0.1):
+**Two shipped models**, chosen under *Model* (grid: MSE / a black frame's MSE on {GRID_WORDS}, the sliders' range,
+and on shapes training never drew; the test MSE is the literature's canonical set, {CANONICAL_WORDS}):
 
 {models_table(MODEL_LABELS)}
 
@@ -289,7 +288,7 @@ with gr.Blocks(title="ConvLSTM video prediction", delete_cache=(KEEP_S, KEEP_S))
             horizon = gr.Slider(1, MAX_HORIZON, value=FUTURE, step=1, label="Prediction horizon (frames)", elem_id="horizon",
                                 info=f"Trained for {FUTURE}; beyond {FUTURE} is extrapolation. Release to re-run.")
             model = gr.Radio([(MODEL_LABELS[n], n) for n in MODELS], value=DEFAULT_MODEL, label="Model", elem_id="model",
-                             info="The default is good across the sliders' range; the specialist only at 2 digits, speed 0.1.")
+                             info=f"The default is good across the sliders' range; the specialist only at {CANONICAL_WORDS}.")
             gr.Markdown("**Ready sequences**: click one to predict it")
             examples = gr.Gallery([(str(p), p.stem.replace("_", " ")) for p in EXAMPLES], label="Ready sequences",
                                   show_label=False, columns=4, height=150, allow_preview=False, elem_id="examples",

@@ -20,7 +20,7 @@ import numpy as np
 
 from convlstm import load_model, media, plots, predict
 from convlstm.cli import OneLineParser
-from convlstm.checkpoint import MODELS, read_metadata
+from convlstm.checkpoint import DEFAULT_MODEL, MODELS, read_metadata
 from convlstm.data import CONTEXT, FUTURE, TEST_SEED, generate_sequence, load_digits
 from convlstm.evaluate import GATE_RATIO, SHAPES_GATE_RATIO, grid_table, models_table
 from convlstm.hub import CANONICAL_WORDS, trained_on
@@ -32,8 +32,8 @@ README = ROOT / "README.md"
 # the generated parts of README: the models side by side, and each one's results
 BLOCKS = {"models": re.compile(r"(<!-- models:.*?-->\n)(.*?)(<!-- /models -->)", re.S),
           "results": re.compile(r"(<!-- results:.*?-->\n)(.*?)(<!-- /results -->)", re.S)}
-NAMES = {"whole-range": "`whole-range` (**default**, `weights/convlstm-mmnist`)",
-         "canonical": "`canonical` (`weights/convlstm-mmnist-canonical`)"}
+NAMES = {name: f"`{name}` ({'**default**, ' * (name == DEFAULT_MODEL)}`{folder.relative_to(ROOT)}`)"
+         for name, folder in MODELS.items()}  # as the models table names them
 EVALS = {"whole-range": DOCS / "eval", "canonical": DOCS / "eval-canonical"}  # each shipped model's evaluation
 
 
