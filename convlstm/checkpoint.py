@@ -100,7 +100,8 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     try:
         model.load_state_dict(read_tensors(path))
     except RuntimeError as e:  # tensors that do not fit the stored config: a hand-edited or mixed-up file
-        raise ValueError(f"{path}: its tensors do not fit its own model config ({str(e).splitlines()[0]})") from e
+        raise ValueError(f"{path}: its tensors do not fit its own model config ({str(e).splitlines()[0]}); "
+                         "re-export it from the run that made it (train.py --export), or load another file") from e
     model.provenance = provenance
     return model.eval().to(device)
 

@@ -179,7 +179,7 @@ class MovingMNIST(torch.utils.data.Dataset):
     """
 
     def __init__(self, digits: Digits, seed: int, num_frames: int, speeds: tuple[float, float] = (SPEED, SPEED),
-                 num_digits: tuple[int, int] = (2, 2), shapes: float = 0.0):
+                 num_digits: tuple[int, int] = (CANONICAL_DIGITS, CANONICAL_DIGITS), shapes: float = 0.0):
         self.digits, self.seed, self.num_frames = digits, seed, num_frames
         self.speeds, self.num_digits, self.shapes = speeds, num_digits, shapes
 

@@ -23,13 +23,13 @@ from .api import run, shipped_model
 from .checkpoint import MODELS, load_model, resolve
 from .hub import CANONICAL_WORDS, save_model, trained_on
 from .cli import OneLineParser
-from .data import (CONTEXT, FUTURE, HELD_OUT_KINDS, HELD_OUT_RADII, NUM_DIGITS, TEST_SEED, fixed_set, generate_set,
-                   generate_shapes, load_canonical, load_digits)
+from .data import (CONTEXT, FUTURE, HELD_OUT_KINDS, HELD_OUT_RADII, NUM_DIGITS, SPEEDS, TEST_SEED, fixed_set,
+                   generate_set, generate_shapes, load_canonical, load_digits)
 from .runtime import DEVICES, PRECISIONS, pick_device, resolve_precision
 
 TEST_N = 2000  # fixed test sequences by default (test-split digits, TEST_SEED)
-GRID_SPEEDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)  # across data.SPEEDS, the app's range
-GRID_DIGITS = (1, 2, 3)  # data.NUM_DIGITS
+GRID_SPEEDS = (SPEEDS[0], 0.05, 0.1, 0.15, 0.2, SPEEDS[1])  # across data.SPEEDS, the app's range
+GRID_DIGITS = tuple(range(NUM_DIGITS[0], NUM_DIGITS[1] + 1))  # every digit count data.NUM_DIGITS allows
 GATE_RATIO = 0.6  # the ship gate: every grid cell's MSE at most this fraction of its zeros baseline
 SHAPES_GATE_RATIO = 0.8  # and every cell of the shapes row at most this
 GRID_N = 100  # sequences per grid cell by default

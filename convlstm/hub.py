@@ -42,7 +42,6 @@ def card(model: Seq2Seq, provenance: dict, name: str):
     data = ModelCardData(license="mit", library_name="pytorch", tags=["video-prediction", "convlstm", "moving-mnist"],
                          model_name=name, eval_results=results or None)
     c = model.config
-    spread = f" (each cell's input spread by a depthwise 3x3 at dilation {c.spread})" if c.spread else ""
     head = grid_headline(test.get("grid") or {})
     scores = "" if not head else (
         f"\nAcross the whole range ({GRID_WORDS}, {test['grid']['n']} sequences a cell, 10 -> 10 MSE / a black "
@@ -54,7 +53,7 @@ def card(model: Seq2Seq, provenance: dict, name: str):
 
 A ConvLSTM encoder-decoder (Shi et al. 2015) that reads 10 frames of 64x64 grey video and predicts the next ones,
 trained on Moving MNIST generated from MNIST digits: {c.layers} + {c.layers} cells, {c.hidden} hidden channels,
-{c.kernel_size}x{c.kernel_size} kernels on a {64 // c.patch_size}x{64 // c.patch_size} grid{spread}, {model.num_parameters():,} parameters,
+{c.kernel_size}x{c.kernel_size} kernels on a {c.grid}x{c.grid} grid{c.spread_words}, {model.num_parameters():,} parameters,
 {trained_on(provenance)}.
 {scores}
 ```python

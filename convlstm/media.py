@@ -119,7 +119,8 @@ def save_gif(frames: list[Image.Image], path: str | Path) -> Path:
 def sprite(panels: np.ndarray) -> str:
     """Palette frames (T, h, w) stacked vertically as one PNG data URI, for the in-page player."""
     buf = io.BytesIO()
-    _paletted(np.ascontiguousarray(panels.reshape(-1, panels.shape[-1]))).save(buf, "PNG", compress_level=1)
+    strip = np.ascontiguousarray(panels.reshape(-1, panels.shape[-1]))  # (T, h, w) -> (T*h, w): frames stacked
+    _paletted(strip).save(buf, "PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 

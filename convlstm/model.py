@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .data import CANVAS, CONTEXT, FUTURE
+
 # options removed after losing a measured comparison (docs/results.md): files that name them at these values load
 REMOVED = {"stem": "patch", "skip": False, "frame_feedback": False, "context_head": False}
 MEAN_PIXEL = 0.046  # mean pixel of the training frames (measured on the whole-range validation set): a fresh head's prior
@@ -41,6 +43,16 @@ class ModelConfig:
             raise ValueError(f"channels, hidden, layers, kernel_size and patch_size must be >= 1, got {self}")
         if self.spread < 0 or self.spread > self.kernel_size:
             raise ValueError(f"spread is a dilation in 0..kernel_size (larger leaves holes in the reach), got {self.spread}")
+
+    @property
+    def grid(self) -> int:
+        """Cells per side of the grid the cells run on, for a CANVAS x CANVAS frame."""
+        return CANVAS // self.patch_size
+
+    @property
+    def spread_words(self) -> str:
+        """The spread in words, as the model card and the app's How it works say it ('' without one)."""
+        return f" (each cell's input spread by a depthwise 3x3 at dilation {self.spread})" if self.spread else ""
 
     @property
     def patch_channels(self) -> int:
@@ -237,7 +249,7 @@ class Seq2Seq(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name, device: str = "cpu", revision: str | None = None) -> "Seq2Seq":
-        """A model from a folder in the Hugging Face layout, or from a Hub repo id (convlstm.hub)."""
+        """A model from a shipped model's name, a folder in the Hugging Face layout, or a Hub repo id (convlstm.hub)."""
         from .hub import from_pretrained
 
         return from_pretrained(name, device, revision)
@@ -253,7 +265,7 @@ class Seq2Seq(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     @torch.no_grad()
-    def macs_per_sequence(self, context: int = 10, horizon: int = 10, side: int = 64) -> int:
+    def macs_per_sequence(self, context: int = CONTEXT, horizon: int = FUTURE, side: int = CANVAS) -> int:
         """Multiply-accumulates of one context -> horizon prediction, counted on the real forward (convolutions only)."""
         total = 0
 

@@ -3,8 +3,8 @@
     python -m tools.load_bench                 # starts `python app.py` on a free loopback port, then measures
     python -m tools.load_bench --requests 40   # more sequential requests for steadier percentiles
 
-1. Handler breakdown in this process: convlstm.pipeline.show, all of /sample's work (model, players, scores, the
-   arrays left for /files), and convlstm.pipeline.files, all of /files' (downloads, filmstrip).
+1. Handler breakdown in this process: convlstm.showcase.pipeline.show, all of /sample's work (model, players,
+   scores, the arrays left for /files), and convlstm.showcase.pipeline.files, all of /files' (downloads, filmstrip).
 2. End to end: sequential /sample requests through gradio_client against the real server, p50 / p95, then /sample
    followed by /files (what the page does: the files arrive after the result), with the client's file downloads.
 3. A burst of 3 x (concurrency + queue size) simultaneous jobs from as many visitors: served, refused ("queue is
@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def percentiles(seconds: list[float]) -> str:
+    """Median and 95th percentile of latencies given in seconds, in ms."""
     a = np.array(seconds) * 1e3
     return f"p50 {np.percentile(a, 50):.0f} ms, p95 {np.percentile(a, 95):.0f} ms (n={len(a)})"
 

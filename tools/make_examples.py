@@ -8,6 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 
 from convlstm.data import generate_sequence, load_digits
+from convlstm.media import FPS
 
 OUT = Path(__file__).resolve().parents[1] / "assets" / "examples"
 # (file name, seed, generator settings): the standard case, one digit, three digits, a faster pair
@@ -25,7 +26,7 @@ def main() -> None:
     for name, seed, kwargs in EXAMPLES:
         seq = generate_sequence(np.random.default_rng(seed), digits, **kwargs)  # (20, 64, 64) in [0, 1]
         path = OUT / f"{name}.gif"
-        iio.imwrite(path, np.rint(seq * 255).astype(np.uint8), extension=".gif", duration=250, loop=0)
+        iio.imwrite(path, np.rint(seq * 255).astype(np.uint8), extension=".gif", duration=1000 / FPS, loop=0)  # the app's playback rate
         print(f"wrote {path}")
 
 

@@ -140,5 +140,6 @@ def read_clip(source: str | Path | list, index: int = 0, max_bytes: int = MAX_BY
     if (not isinstance(t, int) or not 1 <= t <= MAX_FRAMES or len(payload) != t * CANVAS * CANVAS
             or not (isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and 1 <= n <= MAX_SIDE for n in size))):
         raise ClipError(FAILED["crash"].format(name=name))
+    # the worker's bytes (t*64*64,) -> float frames (t, 64, 64) in [0, 1]
     frames = np.frombuffer(payload, np.uint8).reshape(t, CANVAS, CANVAS).astype(np.float32) / np.float32(255)
     return Clip(frames, str(header.get("note", ""))[:500], tuple(size))

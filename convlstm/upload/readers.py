@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 
 from .resize import CANVAS, COLOURS, describe, shrink
-from .structure import NpyLayout, check, check_pixels, npy_layout
-from .limits import ACCEPTED, MAX_FRAMES, MAX_MEMORY, MAX_SIDE, ClipError
+from .structure import NpyLayout, check, check_frames, check_pixels, check_side, npy_layout
+from .limits import ACCEPTED, MAX_MEMORY, ClipError
 
 PILLOW_COLOURS = {"1": "black-and-white", "L": "grey", "LA": "grey+alpha", "La": "grey+alpha", "P": "palette colour",
                   "PA": "palette colour+alpha", "RGB": "RGB", "RGBA": "RGBA", "RGBa": "RGBA", "CMYK": "CMYK",
@@ -31,23 +31,21 @@ class Budget:
         self.name, self.frames, self.size = name, 0, None
 
     def tick(self, width: int, height: int) -> None:
+        """Charge one decoded frame of width x height pixels to the clip; ClipError past a limit."""
         self.frames += 1
-        if width < 1 or height < 1 or max(width, height) > MAX_SIDE:
-            raise ClipError(f"{self.name}: frame {self.frames} is {width}x{height} pixels; at most "
-                            f"{MAX_SIDE}x{MAX_SIDE} are accepted")
+        check_side(self.name, width, height, self.frames)
         if self.size is None:
             self.size = (width, height)
         elif self.size != (width, height):
             raise ClipError(f"{self.name}: the frames differ in size (frame 1 is {self.size[0]}x{self.size[1]}, "
                             f"frame {self.frames} is {width}x{height}); give frames of one size")
-        if self.frames > MAX_FRAMES:
-            raise ClipError(f"{self.name}: more than {MAX_FRAMES} frames; send a shorter clip (the model needs 10)")
+        check_frames(self.name, self.frames)
         check_pixels(self.name, self.frames, width, height)  # one size throughout, so frames x size is the total
 
 
 def _grey_palette(im: Image.Image) -> bool:
     """Whether every entry of a palette image's palette is a grey (r = g = b)."""
-    palette = np.asarray(im.getpalette() or [0, 0, 0], np.uint8).reshape(-1, 3)
+    palette = np.asarray(im.getpalette() or [0, 0, 0], np.uint8).reshape(-1, 3)  # flat r, g, b... -> (entries, 3)
     return bool((palette == palette[:, :1]).all())
 
 
@@ -94,7 +92,7 @@ def _npy(path: Path, layout: NpyLayout, budget: Budget) -> tuple[list[np.ndarray
             f.seek(layout.offset + (layout.first + t * layout.stride) * item)
             frame = np.frombuffer(f.read(layout.frame_items * item), layout.dtype)
             try:
-                out.append(shrink(frame.reshape(layout.height, layout.width, layout.channels)))
+                out.append(shrink(frame.reshape(layout.height, layout.width, layout.channels)))  # (H*W*C,) -> (H, W, C)
             except ClipError as e:
                 raise ClipError(f"{path.name}: frame {t + 1}: {e}") from None
     return out, COLOURS[layout.channels]

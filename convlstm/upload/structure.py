@@ -1,4 +1,4 @@
-"""Cheap structural checks of an upload, in the server's own process, before any decoder sees it.
+"""Cheap structural checks of an upload, run first in the sandboxed worker (readers.py), before any decoder sees it.
 
 A linear walk over the file's blocks (GIF), chunks (PNG), segments (JPEG) or header (NPY) that reads no
 pixel: every frame's declared size and placement against MAX_SIDE, the frame count, the number of blocks
@@ -16,9 +16,17 @@ from .limits import (MAX_BLOCKS, MAX_FRAMES, MAX_METADATA, MAX_NPY_HEADER, MAX_P
                      ClipError)
 
 
-def _side(name: str, w: int, h: int) -> None:
+def check_side(name: str, w: int, h: int, frame: int = 0) -> None:
+    """ClipError if decoded frame `frame` (0: every frame, as a header declares them) is empty or over MAX_SIDE."""
     if w < 1 or h < 1 or max(w, h) > MAX_SIDE:
-        raise ClipError(f"{name}: frames of {w}x{h} pixels; at most {MAX_SIDE}x{MAX_SIDE} are accepted")
+        which = f"frame {frame} is" if frame else "frames of"
+        raise ClipError(f"{name}: {which} {w}x{h} pixels; at most {MAX_SIDE}x{MAX_SIDE} are accepted")
+
+
+def check_frames(name: str, t: int) -> None:
+    """ClipError if a clip holds more than MAX_FRAMES frames."""
+    if t > MAX_FRAMES:
+        raise ClipError(f"{name}: more than {MAX_FRAMES} frames; send a shorter clip (the model needs 10)")
 
 
 def check_pixels(name: str, t: int, w: int, h: int) -> None:
@@ -36,7 +44,7 @@ class _Tally:
 
     def canvas(self, w: int, h: int) -> None:
         """The declared canvas: every frame is decoded at this size at least."""
-        _side(self.name, w, h)
+        check_side(self.name, w, h)
         self.screen = (w, h)
 
     def block(self, metadata: int = 0) -> None:
@@ -51,8 +59,7 @@ class _Tally:
 
     def frame(self, x: int, y: int, w: int, h: int) -> None:
         self.frames += 1
-        if self.frames > MAX_FRAMES:
-            raise ClipError(f"{self.name}: more than {MAX_FRAMES} frames; send a shorter clip (the model needs 10)")
+        check_frames(self.name, self.frames)
         check_pixels(self.name, self.frames, *self.screen)
         if max(x + w, y + h) > MAX_SIDE:
             raise ClipError(f"{self.name}: frame {self.frames} is {w}x{h} placed at ({x}, {y}), reaching past "
@@ -120,7 +127,7 @@ def _jpeg(data: bytes, tally: _Tally) -> None:
         (n,) = struct.unpack_from(">H", data, i + 2)
         if marker in SOF and n >= 7 and i + 9 <= len(data):  # a truncated header is the decoder's to report
             h, w = struct.unpack_from(">HH", data, i + 5)
-            _side(tally.name, w, h)
+            check_side(tally.name, w, h)
         tally.block(n if 0xE0 <= marker <= 0xEF or marker == 0xFE else 0)  # APPn and comments are metadata
         i += 2 + n
 
@@ -140,6 +147,7 @@ class NpyLayout:
 
     @property
     def frame_items(self) -> int:
+        """Numbers in one frame (H x W x C)."""
         return self.height * self.width * self.channels
 
 
@@ -156,7 +164,8 @@ def npy_layout(path: Path, index: int) -> NpyLayout:
     if len(shape) not in (3, 4):
         raise ClipError(f"{name}: shape {shape}; expected (T, H, W), (T, H, W, C) or canonical (T, N, H, W)")
     if path.stat().st_size - offset != math.prod(shape) * dtype.itemsize:
-        raise ClipError(f"{name}: the header promises shape {shape} {dtype} but the data has another length (truncated?)")
+        raise ClipError(f"{name}: the header promises shape {shape} {dtype} but the data has another length; "
+                        "the file looks cut short: upload it again, or re-save it with np.save")
     if fortran and len(shape) > 1:
         raise ClipError(f"{name}: the array is stored in Fortran order; save np.ascontiguousarray(frames) instead")
     canonical = len(shape) == 4 and shape[-1] not in (1, 2, 3, 4)
@@ -178,7 +187,7 @@ def npy_layout(path: Path, index: int) -> NpyLayout:
         raise ClipError(f"{name}: shape {shape} holds no frames; save at least one")
     if t > MAX_FRAMES:
         raise ClipError(f"{name}: {t} frames; at most {MAX_FRAMES} are accepted (the model needs 10)")
-    _side(name, w, h)
+    check_side(name, w, h)
     check_pixels(name, t, w, h)
     return NpyLayout(dtype, offset, t, h, w, c, first, stride, note)
 
