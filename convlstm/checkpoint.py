@@ -58,7 +58,10 @@ def weights_file(path: str | Path) -> Path:
 
 
 def _open(path: str | Path):
-    """safe_open, with a file that is not safetensors reported as a ValueError that names it."""
+    """safe_open, with a missing file (FileNotFoundError) or one that is not safetensors (ValueError) said in one line."""
+    if not weights_file(path).is_file():
+        raise FileNotFoundError(f"no weights at {path}; name a shipped model ({', '.join(MODELS)}), or train some with "
+                                f"`python train.py --export {path}`")
     try:
         return safe_open(str(weights_file(path)), framework="pt", device="cpu")
     except SafetensorError as e:
@@ -92,9 +95,6 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     """Rebuild the model from one safetensors file or Hugging Face layout folder, or a shipped model's name ("whole-range",
     the default, or "canonical"), fp32, in eval mode, on `device`."""
     path = resolve(path)
-    if not weights_file(path).is_file():
-        raise FileNotFoundError(f"no weights at {path}; name a shipped model ({', '.join(MODELS)}), or train some with "
-                                f"`python train.py --export {path}`")
     config, provenance = read_metadata(path)
     model = Seq2Seq(config)
     try:

@@ -17,7 +17,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from convlstm import media
+from convlstm import media, predict
 from convlstm.metrics import grid_headline
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -114,6 +114,9 @@ def test_upload_kinds(tmp_path, sequence, kind):
         assert "128x96 RGB" in note and "64x64 grey" in note
     if kind == "canonical":
         assert "sequence 1 of 2" in note
+    if kind in ("gif", "npy_thw", "canonical", "png_frames"):  # lossless kinds: the app predicts what the API does
+        given = sequence if kind == "npy_thw" else (sequence * 255).astype(np.uint8)
+        assert np.array_equal(np.load(downloads(out)[2]), predict(given[:10], 10))
 
 
 def test_context_only_clip_gets_a_prediction_without_truth(tmp_path, sequence):
@@ -125,9 +128,15 @@ def test_context_only_clip_gets_a_prediction_without_truth(tmp_path, sequence):
     assert "frames 15-20 lie past the horizon and are not used" in note
 
 
-@pytest.mark.parametrize("case", ["garbage", "text", "none", "index", "horizon", "mixed"])
+BAD_UPLOADS = {"garbage": "bad.gif: could not decode it", "text": "notes.txt: unsupported file type .txt",
+               "none": "Upload a clip first", "index": "canon.npy holds 2 sequences (T, N, H, W); choose an index 0-1",
+               "horizon": "horizon must be a whole number from 1 to 30, got 31",
+               "mixed": "several files must all be PNG/JPEG images, one per frame"}
+
+
+@pytest.mark.parametrize("case", BAD_UPLOADS)
 def test_bad_uploads_raise_gr_error(tmp_path, sequence, case, caplog):
-    (tmp_path / "bad.gif").write_bytes(b"GIF89a" + os.urandom(200))
+    (tmp_path / "bad.gif").write_bytes(b"GIF89a\x10\x00\x10\x00\x00\x00\x00" + os.urandom(200))  # a 16x16 screen, then junk
     (tmp_path / "notes.txt").write_text("hello")
     np.save(tmp_path / "canon.npy", np.zeros((20, 2, 64, 64), np.uint8))
     iio.imwrite(tmp_path / "a.png", np.zeros((64, 64), np.uint8))
@@ -141,7 +150,7 @@ def test_bad_uploads_raise_gr_error(tmp_path, sequence, case, caplog):
     }[case]
     with caplog.at_level(logging.WARNING, logger="convlstm.app"), pytest.raises(gr.Error) as err:
         app.predict_file(*args)
-    assert "Traceback" not in str(err.value) and len(str(err.value)) > 10
+    assert "Traceback" not in str(err.value) and BAD_UPLOADS[case] in err.value.message
     assert not err.value.print_exception  # Gradio prints no traceback for it
     assert [r.getMessage() for r in caplog.records] == [f"predict_file refused: {err.value.message}"]  # one line
 
@@ -158,10 +167,15 @@ def test_a_negative_clip_is_fixed_and_the_fix_can_be_turned_off(tmp_path, sequen
     assert panels[0, 32, :64].mean() > panels[0, 32, 2 * 66:2 * 66 + 64].mean()  # Input as given (white), model reads black
 
 
-@pytest.mark.parametrize("args", [(None, 2, 0.1, 10), (0, 2, None, 10), (0, 5, 0.1, 10), (0, 2, 0.1, 0), (-1, 2, 0.1, 10)])
-def test_bad_sample_settings_raise_gr_error(args):
-    with pytest.raises(gr.Error):
+@pytest.mark.parametrize("args, says", [((None, 2, 0.1, 10), "seed is empty; enter a whole number from 0 to 4294967295"),
+                                        ((0, 2, None, 10), "speed is empty; enter a number from 0.02 to 0.3"),
+                                        ((0, 5, 0.1, 10), "digits must be a whole number from 1 to 3, got 5"),
+                                        ((0, 2, 0.1, 0), "horizon must be a whole number from 1 to 30, got 0"),
+                                        ((-1, 2, 0.1, 10), "seed must be a whole number from 0 to 4294967295, got -1")])
+def test_bad_sample_settings_raise_gr_error(args, says):
+    with pytest.raises(gr.Error) as err:
         app.sample(*args)
+    assert err.value.message == says
 
 
 @pytest.mark.parametrize("name, reach", [("whole-range", (32, 16)), ("canonical", (8, 4))])

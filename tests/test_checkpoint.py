@@ -1,4 +1,6 @@
+import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +9,8 @@ from safetensors.torch import save_file
 
 import convlstm
 from convlstm.api import run
-from convlstm.checkpoint import DEFAULT_WEIGHTS, MODELS, atomic_write, load_state, load_model, read_metadata, save_state, save_weights
+from convlstm.checkpoint import (DEFAULT_WEIGHTS, MODELS, atomic_write, load_state, load_model, read_metadata, resolve,
+                                 save_state, save_weights, weights_file)
 from convlstm.model import ModelConfig, Seq2Seq
 
 
@@ -20,10 +23,17 @@ def test_round_trip_gives_identical_outputs(tmp_path, tiny_model):
         assert torch.equal(loaded(x, 10), tiny_model(x, 10))
 
 
+def same_tensors(a: dict, b: dict) -> bool:
+    """Two state dicts with the same names and equal tensors."""
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_bf16_file_loads_as_fp32(tmp_path, tiny_model):
     save_weights(tiny_model, tmp_path / "m.safetensors", dtype=torch.bfloat16)
     loaded = load_model(tmp_path / "m.safetensors")
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    rounded = {k: v.to(torch.bfloat16).float() for k, v in tiny_model.state_dict().items()}  # what bf16 keeps
+    assert same_tensors(loaded.state_dict(), rounded)
 
 
 def test_file_without_config_is_refused(tmp_path):
@@ -45,19 +55,25 @@ def test_unreadable_or_mismatched_files_are_value_errors(tmp_path, tiny_model):
         load_model(tmp_path / "mixed.safetensors")
 
 
-def test_shipped_weights_rebuild_from_one_file():
-    config, provenance = read_metadata(DEFAULT_WEIGHTS)
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_weights_rebuild_from_their_own_folder(name):
+    config, provenance = read_metadata(MODELS[name])
     assert isinstance(config, ModelConfig)
-    model = convlstm.load_model()  # the default path is the shipped file
+    model = convlstm.load_model(name)
     assert isinstance(model, Seq2Seq) and model.config == config
     assert provenance["sequences_seen"] > 0
-    assert DEFAULT_WEIGHTS.stat().st_size < 10 * 2**20
+    assert 2**20 < weights_file(MODELS[name]).stat().st_size < 10 * 2**20  # the real tensors, small enough for git
+
+
+def test_a_name_means_a_shipped_model_and_anything_else_a_path(tmp_path):
+    assert resolve(None) == DEFAULT_WEIGHTS == MODELS["whole-range"]
+    assert resolve("canonical") == MODELS["canonical"] != resolve("whole-range")
+    assert resolve("x.safetensors") == Path("x.safetensors") and resolve(tmp_path / "w") == tmp_path / "w"
 
 
 def test_shipped_models_load_by_name_and_a_wrong_name_says_which_exist():
     for name, folder in MODELS.items():
-        by_name, by_folder = load_model(name), load_model(folder)
-        assert all(torch.equal(a, b) for a, b in zip(by_name.state_dict().values(), by_folder.state_dict().values()))
+        assert same_tensors(load_model(name).state_dict(), load_model(str(folder)).state_dict())
     assert load_model().config == load_model("whole-range").config != load_model("canonical").config
     with pytest.raises(FileNotFoundError, match="name a shipped model \\(whole-range, canonical\\)"):
         load_model("whole_range")
@@ -77,12 +93,18 @@ def test_readme_results_match_the_shipped_weights():
 
 def test_training_state_saved_on_one_device_loads_on_another(tmp_path, tiny_model):
     """last.pt is read onto the CPU whatever device wrote it, then the optimizer moves its state to the model's."""
-    meta = Seq2Seq(tiny_model.config).to("meta")  # tensors on another device than the reader's
-    opt = torch.optim.AdamW(meta.parameters())
-    save_state(tmp_path / "last.pt", {"model": tiny_model.state_dict(), "optimizer": opt.state_dict(), "step": 3})
+    model = copy.deepcopy(tiny_model).train()
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.rand(1, 10, 1, 64, 64), 2).mean().backward()
+    opt.step()  # now the optimizer holds moment tensors, as a real last.pt does
+    save_state(tmp_path / "last.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": 3})
     state = load_state(tmp_path / "last.pt")
-    assert all(v.device.type == "cpu" for v in state["model"].values()) and state["step"] == 3
-    opt.load_state_dict(state["optimizer"])  # moves to the parameters' device
+    assert same_tensors(state["model"], model.state_dict()) and state["step"] == 3
+    meta = Seq2Seq(tiny_model.config).to("meta")  # parameters on another device than the file's tensors
+    moved_opt = torch.optim.AdamW(meta.parameters())
+    moved_opt.load_state_dict(state["optimizer"])  # moves the moments to the parameters' device
+    moments = [v for s in moved_opt.state.values() for k, v in s.items() if k in ("exp_avg", "exp_avg_sq")]
+    assert len(moments) == 2 * len(list(meta.parameters())) and all(v.device.type == "meta" for v in moments)
     save_weights(tiny_model, tmp_path / "w.safetensors")
     moved = load_model(tmp_path / "w.safetensors", "meta")
     assert all(p.device.type == "meta" for p in moved.parameters())

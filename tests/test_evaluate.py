@@ -3,9 +3,11 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from convlstm import evaluate
-from convlstm.checkpoint import load_model, read_metadata
+from convlstm.checkpoint import load_model, read_metadata, read_tensors
+from convlstm.runtime import autocast, resolve_precision
 from convlstm.data import HELD_OUT_KINDS, HELD_OUT_RADII, TEST_SEED, fixed_set, generate_set, generate_shapes, load_digits
 
 
@@ -19,8 +21,19 @@ def test_evaluate_reports_model_and_baselines_and_stores_metadata(tmp_path, tiny
     record = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert len(record["per_step"]["model"]["mse"]) == 12 and (tmp_path / "e" / "horizon.png").is_file()
     # the zeros baseline is the frames' own energy: sum of squared pixels, computed here independently
-    truth = fixed_set("test", 4, num_frames=22)[:, 10:20]
-    assert record["summary"]["zeros_mse"] == pytest.approx((truth.astype(np.float64) ** 2).sum(axis=(2, 3)).mean())
+    frames = fixed_set("test", 4, num_frames=22)
+    truth = frames[:, 10:20].astype(np.float64)
+    assert record["summary"]["zeros_mse"] == pytest.approx((truth ** 2).sum(axis=(2, 3)).mean())
+    # copy-last repeats frame 10; the model's score is its own forward on frames 1-10, at the precision evaluate picks
+    last = frames[:, 9:10].astype(np.float64)  # (4, 1, 64, 64), broadcast over the 10 future frames
+    assert record["summary"]["copy_last_mse"] == pytest.approx(((last - truth) ** 2).sum(axis=(2, 3)).mean())
+    cpu = torch.device("cpu")
+    with torch.no_grad(), autocast(cpu, resolve_precision("auto", cpu)):
+        pred = load_model(tiny_weights)(torch.from_numpy(frames[:, :10, None]), 12).float()  # (4, 12, 1, 64, 64)
+    pred = pred[:, :10, 0].numpy().astype(np.float64)  # the 10 standard future frames: (4, 10, 64, 64)
+    assert record["summary"]["model_mse"] == pytest.approx(((pred - truth) ** 2).sum(axis=(2, 3)).mean(), rel=1e-5)
+    written, given = read_tensors(weights), read_tensors(tiny_weights)  # --write-metadata changed the metadata only
+    assert written.keys() == given.keys() and all(torch.equal(written[k], given[k]) for k in given)
     _, provenance = read_metadata(weights)
     assert provenance["test"]["n"] == 4 and provenance["test"]["mse"] == pytest.approx(record["summary"]["model_mse"])
     assert provenance["note"] == "untrained, for tests"  # the rest of the provenance is kept

@@ -61,5 +61,12 @@ def test_a_grown_spread_starts_at_zero_and_learns():
 @pytest.mark.parametrize("new", [ModelConfig(hidden=4), ModelConfig(hidden=12, patch_size=2), ModelConfig(hidden=12, layers=3)])
 def test_only_what_fits_is_loaded_where_the_wiring_differs(new):
     old = ModelConfig(hidden=8)
-    copied, grown, fresh = warm_start(Seq2Seq(new), Seq2Seq(old).state_dict(), old)
+    torch.manual_seed(1)
+    model, theirs = Seq2Seq(new), Seq2Seq(old).state_dict()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    copied, grown, fresh = warm_start(model, theirs, old)
     assert grown == [] and fresh  # narrower, another patch size or another depth: no growth, only exact shapes
+    after = model.state_dict()
+    assert sorted(copied + fresh) == sorted(after)  # every tensor is either copied or left fresh
+    assert all(torch.equal(after[k], theirs[k]) for k in copied)
+    assert all(torch.equal(after[k], before[k]) for k in fresh)  # left as initialised

@@ -25,7 +25,8 @@ def test_save_pretrained_round_trip_and_the_single_file_still_loads(tmp_path):
     assert ModelConfig.from_dict(json.loads((folder / "config.json").read_text())) == model.config
     again = Seq2Seq.from_pretrained(folder)
     assert again.config == model.config and again.provenance["steps"] == 7
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    mine, theirs = model.state_dict(), again.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert load_model(folder / "model.safetensors").config == model.config  # the file alone carries its config
     card = (folder / "README.md").read_text()
     assert card.startswith("---\n") and "license: mit" in card and "model-index:" in card and "value: 50.0" in card
@@ -85,6 +86,9 @@ def test_torch_hub_loads_the_shipped_weights_from_the_checkout(name):
     assert all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
     fresh = torch.hub.load(str(ROOT), "convlstm_mmnist", source="local", pretrained=False, name=name)
     assert fresh.config == model.config and not torch.equal(fresh.stem.head.weight, model.stem.head.weight)
+    for pretrained in (True, False):
+        with pytest.raises(FileNotFoundError, match="name a shipped model \\(whole-range, canonical\\)"):
+            torch.hub.load(str(ROOT), "convlstm_mmnist", source="local", pretrained=pretrained, name="gpt")
 
 
 def test_training_imports_neither_the_hub_library_nor_gradio():

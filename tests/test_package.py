@@ -36,6 +36,9 @@ def test_no_submodule_shadows_a_public_name_and_the_readme_example_runs(tmp_path
     assert scope["future"].shape == (10, 64, 64) and scope["future"].dtype == np.float32
     np.testing.assert_array_equal(scope["future"], convlstm.predict(np.load("clip.npy"), 10, scope["model"]))
     np.testing.assert_array_equal(scope["same"], scope["future"])  # a file read as the app reads it: the same input
+    canonical = convlstm.load_model("canonical")
+    np.testing.assert_array_equal(scope["canon"], convlstm.predict(np.load("clip.npy"), 10, canonical))
+    assert not np.array_equal(scope["canon"], scope["future"])  # the name chose the other model
 
 
 @pytest.mark.slow

@@ -4,10 +4,12 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 
 from convlstm import media, predict
 from convlstm.upload import clips
-from convlstm.api import prepare_clip
+from convlstm.api import prepare_clip, run
+from convlstm.runtime import autocast, resolve_precision
 
 
 def test_preprocessing_pads_greys_and_resizes():
@@ -87,8 +89,23 @@ def test_predict_api(tiny_model, sequence, horizon):
     assert out.shape == (horizon, 64, 64) and out.dtype == np.float32
     assert 0 <= out.min() and out.max() <= 1
     assert np.array_equal(out, predict(sequence[:10], horizon, tiny_model))  # uint8 and float inputs agree
-    with pytest.raises(ValueError, match="horizon"):
-        predict(sequence, 0, tiny_model)
+    cpu = torch.device("cpu")
+    x = torch.from_numpy(sequence[:10])[None, :, None]  # (10, 64, 64) -> (1, 10, 1, 64, 64), as the model reads it
+    with torch.no_grad(), autocast(cpu, resolve_precision("auto", cpu)):  # the precision predict picks here
+        forward = tiny_model(x, horizon).float()[0, :, 0].numpy()  # (1, horizon, 1, 64, 64) -> (horizon, 64, 64)
+    assert np.array_equal(predict(sequence[:10], horizon, tiny_model), forward)  # the model's own forward, nothing else
+    for bad in (0, 31):
+        with pytest.raises(ValueError, match="horizon must be between 1 and 30"):
+            predict(sequence, bad, tiny_model)
+    with pytest.raises(ValueError, match="context must be >= 1"):
+        predict(sequence, horizon, tiny_model, context=0)
+
+
+def test_batches_of_run_are_independent(tiny_model, sequence):
+    clips5 = np.stack([np.roll(sequence[:10], k, axis=-1) for k in range(5)])  # (5, 10, 64, 64): five different clips
+    batched = run(tiny_model, clips5, 3, batch_size=2, precision="fp32")  # batches of 2, 2 and 1
+    one_by_one = np.concatenate([run(tiny_model, c[None], 3, precision="fp32") for c in clips5])
+    assert batched.shape == (5, 3, 64, 64) and np.allclose(batched, one_by_one, atol=1e-6)
 
 
 def test_prepare_clip_splits_context_and_truth_and_says_so(sequence):
@@ -127,19 +144,30 @@ def test_cli_writes_a_comparison_gif(tmp_path, tiny_weights, sequence):
     assert np.load(tmp_path / "p.npy").shape == (12, 64, 64)
 
 
-@pytest.mark.parametrize("case", ["garbage", "missing", "horizon", "flag"])
-def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, tiny_weights, case):
-    (tmp_path / "bad.gif").write_bytes(b"GIF89a\x00\x01garbage")
-    args = {
-        "garbage": [tmp_path / "bad.gif"],
-        "missing": [tmp_path / "nope.mp4"],
-        "horizon": [tmp_path / "bad.gif", "--horizon", 0],
-        "flag": [tmp_path / "bad.gif", "--no-such-flag"],
-    }[case]
-    r = run_cli(*args, "--weights", tiny_weights, "--out", tmp_path / "o.gif")
-    assert r.returncode == 2
+CLI_REFUSALS = {  # case: (the command's arguments, files named relative to the test's folder; its one stderr line)
+    "garbage": (["bad.gif"], "bad.gif: could not decode it"),
+    "missing": (["nope.mp4"], "nope.mp4: no such file"),
+    "horizon 0": (["in.gif", "--horizon", "0"], "--horizon must be 1-30 and --context >= 1"),
+    "horizon 31": (["in.gif", "--horizon", "31"], "--horizon must be 1-30 and --context >= 1"),
+    "context 0": (["in.gif", "--context", "0"], "--horizon must be 1-30 and --context >= 1"),
+    "flag": (["in.gif", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    "junk weights": (["in.gif", "--weights", "junk.safetensors"], "not a safetensors weights file"),
+    "unknown name": (["in.gif", "--weights", "whole_range"], "name a shipped model (whole-range, canonical)"),
+}
+
+
+@pytest.mark.parametrize("case", CLI_REFUSALS)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, tiny_weights, sequence, case):
+    (tmp_path / "bad.gif").write_bytes(b"GIF89a\x10\x00\x10\x00\x00\x00\x00garbage")  # a 16x16 screen, then junk
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    iio.imwrite(tmp_path / "in.gif", (sequence * 255).astype(np.uint8), extension=".gif", duration=100, loop=0)
+    args, says = CLI_REFUSALS[case]
+    args = [str(tmp_path / a) if "." in a else a for a in args]
+    weights = [] if "--weights" in args else ["--weights", tiny_weights]
+    r = run_cli(*args, *weights, "--out", tmp_path / "o.gif")
+    assert r.returncode == 2 and not (tmp_path / "o.gif").exists()
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
-    assert "error:" in r.stderr
+    assert "error:" in r.stderr and says in r.stderr, r.stderr
 
 
 def test_a_grey_gif_is_described_as_a_grey_palette(tmp_path, sequence):

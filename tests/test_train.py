@@ -70,10 +70,14 @@ def weights_of(run: Path) -> dict:
 def test_resume_refuses_a_wiring_or_data_change_and_applies_a_new_lr(tmp_path, capsys):
     common = TINY + ["--steps", "4", "--eval-every", "2", "--out", str(tmp_path / "r")]
     train.main(common + ["--stop-at", "2"])
+    saved = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
     assert "wiring; refused: {'hidden': (8, 16)}" in refused(common + ["--resume", "--hidden", "16"], capsys)
     assert "refused: {'spread': (0, 2)}" in refused(common + ["--resume", "--spread", "2"], capsys)
     assert "best-weights criterion; refused: {'batch_size'" in refused(common + ["--resume", "--batch-size", "8"], capsys)
-    assert "refused: {'best_by': ('mixed', 'canonical')}" in refused(common + ["--resume", "--best-by", "canonical"], capsys)
+    says = refused(common + ["--resume", "--best-by", "canonical"], capsys)
+    assert "refused: {'best_by': ('mixed', 'canonical')}" in says and f"--init-from {tmp_path / 'r'}/last.pt" in says
+    assert {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()} == saved  # a refusal writes nothing
+    assert "--resume needs --out" in refused(TINY + ["--resume"], capsys)
     train.main(common + ["--resume", "--lr", "1e-4", "--weight-decay", "0.5"])
     err = capsys.readouterr().out
     assert "lr 0.003 -> 0.0001 (applied from step 2)" in err and "weight_decay 0.0 -> 0.5" in err
@@ -201,7 +205,7 @@ def test_a_bad_init_from_file_is_one_line(tmp_path, capsys):
     err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(tmp_path / "junk.safetensors")], capsys)
     assert "not a safetensors weights file" in err
     err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(tmp_path / "none.safetensors")], capsys)
-    assert "No such file" in err
+    assert "none.safetensors: no weights at" in err and "name a shipped model" in err
     wide = save_weights(Seq2Seq(ModelConfig(hidden=8, kernel_size=5)), tmp_path / "k5.safetensors")
     err = refused(TINY + ["--steps", "1", "--out", str(tmp_path / "r"), "--init-from", str(wide), "--spread", "7"], capsys)
     assert "spread is a dilation in 0..kernel_size" in err  # the file's wiring with this flag is not a model
