@@ -164,8 +164,8 @@ def npy_layout(path: Path, index: int) -> NpyLayout:
     if len(shape) not in (3, 4):
         raise ClipError(f"{name}: shape {shape}; expected (T, H, W), (T, H, W, C) or canonical (T, N, H, W)")
     if path.stat().st_size - offset != math.prod(shape) * dtype.itemsize:
-        raise ClipError(f"{name}: the header promises shape {shape} {dtype} but the data has another length; "
-                        "the file looks cut short: upload it again, or re-save it with np.save")
+        raise ClipError(f"{name}: the header promises shape {shape} {dtype} but the data has another length "
+                        "(truncated?); upload it again, or re-save it with np.save")
     if fortran and len(shape) > 1:
         raise ClipError(f"{name}: the array is stored in Fortran order; save np.ascontiguousarray(frames) instead")
     canonical = len(shape) == 4 and shape[-1] not in (1, 2, 3, 4)
