@@ -317,17 +317,20 @@ def test_burst_of_requests_is_served_or_cleanly_refused(server):
         assert join(server, predict_file, [file_data(paths), 10, 0, True, DEFAULT_MODEL], f"10.9.0.{10 + k}").status_code == 200
     session = uuid.uuid4().hex
     burst = [join(server, sample, [i, 2, 0.1, 5, DEFAULT_MODEL], "10.9.0.1", session) for i in range(3 * JOBS_PER_SESSION)]
-    assert [r.status_code for r in burst] == [200] * JOBS_PER_SESSION + [429] * (2 * JOBS_PER_SESSION)
-    assert f"this page already has {JOBS_PER_SESSION} requests waiting or running" in burst[-1].json()["detail"]
+    codes = [r.status_code for r in burst]  # the first refusal comes while the slots are surely still held
+    assert codes[:JOBS_PER_SESSION + 1] == [200] * JOBS_PER_SESSION + [429] and set(codes) == {200, 429}
+    assert all(f"this page already has {JOBS_PER_SESSION} requests waiting or running" in r.json()["detail"]
+               for r in burst if r.status_code == 429)
+    admitted = codes.count(200)  # more only where a job of the page ended during the burst, making room
     with httpx.stream("GET", server + f"gradio_api/queue/data?session_hash={session}", timeout=120) as stream:
         done = 0  # the admitted jobs all complete
         for line in stream.iter_lines():
             if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed":
                 assert json.loads(line[5:])["success"]
                 done += 1
-                if done == JOBS_PER_SESSION:
+                if done == admitted:
                     break
-    assert done == JOBS_PER_SESSION
+    assert done == admitted
 
     n = 3 * (app.CONCURRENCY + app.QUEUE_SIZE)
     crowd = [Client(server, verbose=False, headers={"X-Forwarded-For": f"10.9.1.{i}"}) for i in range(n)]
