@@ -12,6 +12,7 @@ from convlstm.api import run
 from convlstm.checkpoint import (DEFAULT_WEIGHTS, MODELS, atomic_write, load_state, load_model, read_metadata, resolve,
                                  save_state, save_weights, weights_file)
 from convlstm.model import ModelConfig, Seq2Seq
+from reference import same_tensors
 
 
 def test_round_trip_gives_identical_outputs(tmp_path, tiny_model):
@@ -21,11 +22,6 @@ def test_round_trip_gives_identical_outputs(tmp_path, tiny_model):
     x = torch.rand(2, 10, 1, 64, 64)
     with torch.no_grad():
         assert torch.equal(loaded(x, 10), tiny_model(x, 10))
-
-
-def same_tensors(a: dict, b: dict) -> bool:
-    """Two state dicts with the same names and equal tensors."""
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_bf16_file_loads_as_fp32(tmp_path, tiny_model):

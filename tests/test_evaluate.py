@@ -3,11 +3,10 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from convlstm import evaluate
 from convlstm.checkpoint import load_model, read_metadata, read_tensors
-from convlstm.runtime import autocast, resolve_precision
+from reference import forward, same_tensors
 from convlstm.data import HELD_OUT_KINDS, HELD_OUT_RADII, TEST_SEED, fixed_set, generate_set, generate_shapes, load_digits
 
 
@@ -27,13 +26,9 @@ def test_evaluate_reports_model_and_baselines_and_stores_metadata(tmp_path, tiny
     # copy-last repeats frame 10; the model's score is its own forward on frames 1-10, at the precision evaluate picks
     last = frames[:, 9:10].astype(np.float64)  # (4, 1, 64, 64), broadcast over the 10 future frames
     assert record["summary"]["copy_last_mse"] == pytest.approx(((last - truth) ** 2).sum(axis=(2, 3)).mean())
-    cpu = torch.device("cpu")
-    with torch.no_grad(), autocast(cpu, resolve_precision("auto", cpu)):
-        pred = load_model(tiny_weights)(torch.from_numpy(frames[:, :10, None]), 12).float()  # (4, 12, 1, 64, 64)
-    pred = pred[:, :10, 0].numpy().astype(np.float64)  # the 10 standard future frames: (4, 10, 64, 64)
+    pred = forward(load_model(tiny_weights), frames[:, :10], 12)[:, :10].astype(np.float64)  # the 10 standard frames
     assert record["summary"]["model_mse"] == pytest.approx(((pred - truth) ** 2).sum(axis=(2, 3)).mean(), rel=1e-5)
-    written, given = read_tensors(weights), read_tensors(tiny_weights)  # --write-metadata changed the metadata only
-    assert written.keys() == given.keys() and all(torch.equal(written[k], given[k]) for k in given)
+    assert same_tensors(read_tensors(weights), read_tensors(tiny_weights))  # --write-metadata changed the metadata only
     _, provenance = read_metadata(weights)
     assert provenance["test"]["n"] == 4 and provenance["test"]["mse"] == pytest.approx(record["summary"]["model_mse"])
     assert provenance["note"] == "untrained, for tests"  # the rest of the provenance is kept

@@ -13,6 +13,7 @@ from convlstm.checkpoint import DEFAULT_MODEL, MODELS, read_metadata, read_tenso
 from convlstm import hub
 from convlstm.hub import save_model
 from convlstm.metrics import grid_headline
+from reference import same_tensors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,8 +26,7 @@ def test_save_pretrained_round_trip_and_the_single_file_still_loads(tmp_path):
     assert ModelConfig.from_dict(json.loads((folder / "config.json").read_text())) == model.config
     again = Seq2Seq.from_pretrained(folder)
     assert again.config == model.config and again.provenance["steps"] == 7
-    mine, theirs = model.state_dict(), again.state_dict()
-    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert same_tensors(model.state_dict(), again.state_dict())
     assert load_model(folder / "model.safetensors").config == model.config  # the file alone carries its config
     card = (folder / "README.md").read_text()
     assert card.startswith("---\n") and "license: mit" in card and "model-index:" in card and "value: 50.0" in card
@@ -82,8 +82,7 @@ def test_a_repo_id_offline_is_one_clear_error(monkeypatch):
 @pytest.mark.parametrize("name", [None, "canonical"])
 def test_torch_hub_loads_the_shipped_weights_from_the_checkout(name):
     model = torch.hub.load(str(ROOT), "convlstm_mmnist", source="local", name=name)
-    shipped = read_tensors(MODELS[name or DEFAULT_MODEL])
-    assert all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
+    assert same_tensors(model.state_dict(), read_tensors(MODELS[name or DEFAULT_MODEL]))
     fresh = torch.hub.load(str(ROOT), "convlstm_mmnist", source="local", pretrained=False, name=name)
     assert fresh.config == model.config and not torch.equal(fresh.stem.head.weight, model.stem.head.weight)
     for pretrained in (True, False):

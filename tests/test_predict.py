@@ -4,12 +4,11 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import torch
 
 from convlstm import media, predict
 from convlstm.upload import clips
 from convlstm.api import prepare_clip, run
-from convlstm.runtime import autocast, resolve_precision
+from reference import forward
 
 
 def test_preprocessing_pads_greys_and_resizes():
@@ -89,11 +88,8 @@ def test_predict_api(tiny_model, sequence, horizon):
     assert out.shape == (horizon, 64, 64) and out.dtype == np.float32
     assert 0 <= out.min() and out.max() <= 1
     assert np.array_equal(out, predict(sequence[:10], horizon, tiny_model))  # uint8 and float inputs agree
-    cpu = torch.device("cpu")
-    x = torch.from_numpy(sequence[:10])[None, :, None]  # (10, 64, 64) -> (1, 10, 1, 64, 64), as the model reads it
-    with torch.no_grad(), autocast(cpu, resolve_precision("auto", cpu)):  # the precision predict picks here
-        forward = tiny_model(x, horizon).float()[0, :, 0].numpy()  # (1, horizon, 1, 64, 64) -> (horizon, 64, 64)
-    assert np.array_equal(predict(sequence[:10], horizon, tiny_model), forward)  # the model's own forward, nothing else
+    own = forward(tiny_model, sequence[None, :10], horizon)[0]  # the model's own forward, nothing else
+    assert np.array_equal(predict(sequence[:10], horizon, tiny_model), own)
     for bad in (0, 31):
         with pytest.raises(ValueError, match="horizon must be between 1 and 30"):
             predict(sequence, bad, tiny_model)

@@ -31,13 +31,21 @@ def cancel(server: str, fn: int, session: str, event_id: str) -> httpx.Response:
                       timeout=10)
 
 
-def outcome(server: str, session: str, timeout: float = 120) -> dict:
-    """The process_completed message of a session's job, read from its event stream."""
+def outcomes(server: str, session: str, jobs: int, timeout: float = 120) -> list[dict]:
+    """The process_completed messages of a session's first `jobs` jobs to end, read from its event stream."""
+    done = []
     with httpx.stream("GET", server + f"gradio_api/queue/data?session_hash={session}", timeout=timeout) as stream:
         for line in stream.iter_lines():
             if line.startswith("data:") and (message := json.loads(line[5:])).get("msg") == "process_completed":
-                return message
-    raise RuntimeError("the event stream ended without a result")
+                done.append(message)
+                if len(done) == jobs:
+                    return done
+    raise RuntimeError(f"the event stream ended after {len(done)} of {jobs} results")
+
+
+def outcome(server: str, session: str, timeout: float = 120) -> dict:
+    """The process_completed message of a session's job, read from its event stream."""
+    return outcomes(server, session, 1, timeout)[0]
 
 
 def upload(server: str, files: list[tuple[str, bytes]], address: str) -> httpx.Response:
