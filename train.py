@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from convlstm import media, metrics, plots
 from convlstm.api import BATCH, run
-from convlstm.checkpoint import load_state, load_model, read_metadata, read_tensors, resolve, save_state, save_weights
+from convlstm.checkpoint import atomic_write, load_state, load_model, read_metadata, read_tensors, resolve, save_state, save_weights
 from convlstm.cli import OneLineParser
 from convlstm.data import CANVAS, CONTEXT, FUTURE, NUM_DIGITS, SPEEDS, MovingMNIST, fixed_set, load_digits, mixed_set
 from convlstm.grow import warm_start
@@ -160,6 +160,15 @@ class StepBatches(torch.utils.data.Sampler):
         for step in range(self.start, self.stop):
             first = (step * self.world + self.rank) * self.batch_size
             yield list(range(first, first + self.batch_size))
+
+
+def leave_process_group(_worker_id: int) -> None:
+    """A DataLoader worker's init: leave the run's process group, so a signal sent to the group reaches only the main.
+
+    `timeout` and `kill -- -PGID` signal the whole group; a worker killed by that SIGTERM makes the main process raise
+    (torch's SIGCHLD check) instead of validating and saving. The main shuts its workers down itself when it leaves.
+    """
+    os.setpgid(0, 0)
 
 
 def check_ranks_agree(model: torch.nn.Module, world: int) -> None:
@@ -413,6 +422,14 @@ def validate(r: Run) -> dict:
     return {k: float(v.mean()) for k, v in scores.items()}
 
 
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """The metrics rows as a csv file, one column per key of the last row."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[-1]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def evaluate_and_log(r: Run, done: int, train_mse: float, seq_s: float, writer) -> None:
     """Validate, append a metrics row (csv and TensorBoard), keep the best weights."""
     tic = time.time()
@@ -424,10 +441,7 @@ def evaluate_and_log(r: Run, done: int, train_mse: float, seq_s: float, writer) 
            "peak_mem_mb": round(peak_memory_mb(r.device), 1), "val_s": round(val_s, 2),
            **{f"val_{k}": v for k, v in scores.items()}}
     r.rows.append(row)
-    with open(r.out / "metrics.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row))
-        w.writeheader()
-        w.writerows(r.rows)
+    atomic_write(r.out / "metrics.csv", lambda tmp: write_rows(tmp, r.rows))  # a copy taken mid-write is never torn
     if writer:
         for k, v in row.items():
             writer.add_scalar(k, v, done)
@@ -490,7 +504,8 @@ def main(argv: list[str] | None = None) -> None:
             stop = min(cfg.stop_at or n, n)
     stop = min(stop, cfg.steps)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=StepBatches(r.start, stop, cfg.batch_size, r.rank, r.world),
-                                         num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0)
+                                         num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0,
+                                         worker_init_fn=leave_process_group if os.name == "posix" else None)
     writer = None
     if r.is_main and not cfg.bench:
         try:

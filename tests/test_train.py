@@ -245,17 +245,22 @@ def test_bench_prints_throughput_and_writes_nothing(tmp_path, capsys, workers):
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("sig, group, workers", [(signal.SIGINT, False, 0), (signal.SIGTERM, True, 2)],
+                         ids=["ctrl-c", "sigterm-to-the-process-group-with-workers"])
+def test_a_signal_saves_a_checkpoint(tmp_path, sig, group, workers):
+    # `timeout` and `kill -- -PGID` signal the DataLoader workers too: the run must still validate and save, not crash
     proc = subprocess.Popen([sys.executable, "train.py", *TINY, "--steps", "100000", "--eval-every", "1",
-                             "--out", str(tmp_path / "r")], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                             "--num-workers", str(workers), "--out", str(tmp_path / "r")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     deadline = time.time() + 60
     seen = ""
-    while "val mse" not in seen and time.time() < deadline:  # wait until steps are running
+    while "val mse" not in seen and time.time() < deadline and proc.poll() is None:  # wait until steps are running
         seen += proc.stdout.readline()
-    proc.send_signal(signal.SIGINT)
+    assert "val mse" in seen, seen
+    os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
     assert proc.wait(timeout=60) == 130
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
-    assert state["step"] >= 1
+    assert state["step"] >= 1 and state["rows"][-1]["step"] == state["step"]  # validated where it stopped
 
 
 def test_deadline_stops_the_run_then_validates_saves_and_exports(tmp_path, capsys):

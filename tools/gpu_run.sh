@@ -4,11 +4,12 @@
 #
 #   OUT=/tmp/gpu tools/gpu_run.sh             # on the GPU machine (the device tool sets OUT)
 #   TINY=1 OUT=/tmp/gpu tools/gpu_run.sh      # the same shape on the CPU, tiny and ~1 minute (tests/test_gpu_run.py)
-#   tools/land_gpu_run.sh <the files it brought back>   # here: check, resume on the CPU, commit as the campaign's state
+#   tools/land_gpu_run.sh <the folder $OUT came back in>  # here: check, resume on the CPU, commit as the campaign's state
 #
 # $OUT receives at most 8 files of at most 16 MiB (the device tool's limits): env.txt, run.log, last.pt,
 # best.safetensors, metrics.csv, curves.png, smoke.txt. Settings: STATE (the committed run folder, default campaign),
-# MINUTES (the whole command, default 9; the device tool kills at 10), GPU_STEPS (the GPU schedule's fixed total,
+# MINUTES (the whole command, default 9: the device tool kills at its limit, 10 minutes or the device time left, so
+# set MINUTES one under the limit it grants), GPU_STEPS (the GPU schedule's fixed total,
 # default 8000 steps of 256 sequences, so a later lease or the CPU resumes it where this one stopped).
 set -uo pipefail  # no -e: a failed step is logged and the next one still runs; the training's files come back regardless
 cd "$(dirname "$0")/.."
@@ -44,8 +45,8 @@ if [ -n "${TINY:-}" ]; then
     STATE=$work/state
   fi
 else
-  # training stops 2.5 minutes before the end: validate + save + export, then the smoke checks
-  DEV=cuda; HALF=fp16; GPU_STEPS=${GPU_STEPS:-8000}; DEADLINE=${DEADLINE:-$(awk "BEGIN {print $MINUTES - 2.5}")}
+  # training stops 2.5 minutes before the end (counted at launch, below): validate + save, then the smoke checks
+  DEV=cuda; HALF=fp16; GPU_STEPS=${GPU_STEPS:-8000}
   # batch 256 and 12 workers keep an H200 busy (batch 64 is launch-bound; the generator makes ~1,800 sequences/s a core)
   BATCH=256; WORKERS=12
   SMALL=(--hidden 16 --batch-size 8 --val-size 16 --log-every 1)
@@ -55,6 +56,7 @@ else
 fi
 
 # resume the state where its schedule is the GPU's (an earlier lease made it), else warm-start a GPU schedule from it
+[ -f "$STATE/last.pt" ] || { log "no $STATE/last.pt: nothing to train (commit the campaign's state first)"; exit 2; }
 batch=$($PY -c "import sys, torch; print(torch.load(sys.argv[1], weights_only=True)['train_config']['batch_size'])" "$STATE/last.pt")
 main=$work/main
 if [ "$batch" = "$BATCH" ]; then
@@ -64,15 +66,17 @@ else
   FROM=(--init-from "$STATE/last.pt" --steps "$GPU_STEPS" --batch-size "$BATCH" --num-workers "$WORKERS" --sample-every 1000000
         "${TRAIN[@]}")
 fi
-copy_back() {  # every file a resume needs, as soon as it exists (train.py writes them atomically)
+copy_back() {  # every file a resume needs, as soon as it changes; through a temporary name, so a kill never tears one
   for f in last.pt best.safetensors metrics.csv curves.png; do
-    [ -f "$main/$f" ] && cp -u "$main/$f" "$OUT/$f"
+    [ "$main/$f" -nt "$OUT/$f" ] && cp "$main/$f" "$OUT/.$f.tmp" && mv "$OUT/.$f.tmp" "$OUT/$f"
   done
 }
 (while sleep 10; do copy_back; done) &
 copier=$!
+DEADLINE=${DEADLINE:-$(awk "BEGIN {print ($(secs_left) - 150) / 60}")}
 log "training from $STATE/last.pt (batch $batch saved; ${FROM[0]}), deadline $DEADLINE min"
-# the deadline stops training with time left for validate + save + export; the timeout's SIGTERM does the same if not
+# the deadline stops training with time left to validate and save; the timeout's SIGTERM (to its process group: train.py's
+# DataLoader workers leave it) does the same if train.py's start-up ate that time
 timeout -s TERM -k 30 "$(($(secs_left) - 60))" \
   $PY train.py "${FROM[@]}" --device $DEV --deadline "$DEADLINE" --out "$main" >"$OUT/run.log" 2>&1
 log "training exited with $?"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bring a GPU lease's files home: check that they load, resume one step from them on the CPU, make them the campaign's
-# state and commit it.
+# state and commit it. The campaign's best weights stay when they validate better than the lease's best (a lease that
+# warm-started a new schedule counts its best from scratch); the landed state then keeps their score as the bar.
 #
 #   tools/land_gpu_run.sh <folder>                      # the files tools/gpu_run.sh left in $OUT -> campaign/, committed
 #   NO_COMMIT=1 STATE=/tmp/s tools/land_gpu_run.sh <folder>   # elsewhere, uncommitted (tests/test_gpu_run.py)
@@ -9,16 +10,16 @@ cd "$(dirname "$0")/.."
 src=${1:?usage: tools/land_gpu_run.sh FOLDER (the files tools/gpu_run.sh brought back)}
 STATE=${STATE:-campaign}
 PY=${PYTHON:-python3}
-step=$($PY - "$src" <<'PY'
+read -r step keep < <($PY - "$src" "$STATE" <<'PY'
 import sys
 from pathlib import Path
 
-import torch
 from convlstm import load_model
+from convlstm.checkpoint import load_state
 
-src = Path(sys.argv[1])
+src, home = Path(sys.argv[1]), Path(sys.argv[2])
 try:
-    state = torch.load(src / "last.pt", map_location="cpu", weights_only=True)
+    state = load_state(src / "last.pt")
     best = load_model(src / "best.safetensors")
     assert (src / "metrics.csv").read_text().startswith("step,"), "metrics.csv has no header"
 except Exception as e:  # anything that stops a resume: missing, torn or foreign files
@@ -26,9 +27,15 @@ except Exception as e:  # anything that stops a resume: missing, torn or foreign
     sys.exit(f"land_gpu_run: {src} holds no resumable run ({type(e).__name__}: {why}); nothing was changed")
 print(f"land_gpu_run: last.pt at step {state['step']} of {state['train_config']['steps']}, best validation "
       f"{state['best']:.1f} ({best.provenance.get('sequences_seen', 0):,} sequences seen)", file=sys.stderr)
-print(state["step"])
+keep = ""  # the campaign's best validation, where it beats the lease's on the same measure and validation set
+if (home / "last.pt").is_file() and (home / "best.safetensors").is_file():
+    old, new = load_state(home / "last.pt"), state["train_config"]
+    same = all(old["train_config"].get(k) == new.get(k) for k in ("best_by", "val_size"))  # the validation sets
+    if same and old["best"] < state["best"]:
+        keep = old["best"]
+print(state["step"], keep)
 PY
-) || exit 2
+) && [ -n "${step:-}" ] || exit 2
 check=$(mktemp -d)
 trap 'rm -rf "$check"' EXIT
 cp "$src/last.pt" "$src/metrics.csv" "$check/"
@@ -36,11 +43,18 @@ if ! $PY train.py --out "$check" --resume --device cpu --stop-at $((step + 1)) >
   echo "land_gpu_run: resuming $src/last.pt on the CPU failed: $(tail -1 "$check/resume.log"); nothing was changed" >&2
   exit 2
 fi
-echo "land_gpu_run: resumed on the CPU to step $((step + 1))" >&2
+echo "land_gpu_run: resumed on the CPU to step $($PY -c "import sys; from convlstm.checkpoint import load_state
+print(load_state(sys.argv[1])['step'])" "$check/last.pt")" >&2
 mkdir -p "$STATE"
 for f in last.pt best.safetensors metrics.csv curves.png; do
+  if [ "$f" = best.safetensors ] && [ -n "$keep" ]; then continue; fi
   [ -f "$src/$f" ] && cp "$src/$f" "$STATE/$f"
 done
+if [ -n "$keep" ]; then  # later validations must beat the kept weights, not the lease's best, to replace them
+  $PY -c "import sys; from convlstm.checkpoint import load_state, save_state
+s = load_state(sys.argv[1]); s['best'] = float(sys.argv[2]); save_state(sys.argv[1], s)" "$STATE/last.pt" "$keep"
+  echo "land_gpu_run: kept $STATE/best.safetensors (validation $keep, better than the lease's best)" >&2
+fi
 if [ -z "${NO_COMMIT:-}" ]; then
   git add "$STATE"
   git commit -q -m "campaign: the state a GPU lease brought back (step $step)" -- "$STATE"
