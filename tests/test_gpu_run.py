@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from convlstm import load_model
 from convlstm.checkpoint import load_state, save_state, save_weights
@@ -41,7 +40,7 @@ def test_a_lease_trains_to_its_deadline_lands_here_and_the_next_lease_resumes(tm
     first = tmp_path / "first"
     smoke = lease(first)
     assert "--init-from" in smoke  # the tiny committed state had another batch size: a new GPU schedule from its weights
-    state = torch.load(first / "last.pt", weights_only=True)
+    state = load_state(first / "last.pt")
     assert state["train_config"]["batch_size"] == 4 and 1 <= state["step"] < state["train_config"]["steps"] == 100_000
     assert state["train_config"]["init_from"].endswith("last.pt")  # stopped by the deadline, far before its schedule's end
     assert load_model(first / "best.safetensors").config.hidden == 8
@@ -67,7 +66,7 @@ def test_a_lease_trains_to_its_deadline_lands_here_and_the_next_lease_resumes(tm
 
     second = tmp_path / "second"
     assert "--resume" in lease(second, STATE=str(campaign))  # same batch size: the schedule continues
-    again = torch.load(second / "last.pt", weights_only=True)
+    again = load_state(second / "last.pt")
     assert again["step"] > state["step"] and again["train_config"]["steps"] == 100_000
 
 

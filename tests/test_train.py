@@ -257,7 +257,10 @@ def test_a_signal_saves_a_checkpoint(tmp_path, sig, group, workers):
     while "val mse" not in seen and time.time() < deadline and proc.poll() is None:  # wait until steps are running
         seen += proc.stdout.readline()
     assert "val mse" in seen, seen
-    os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     assert proc.wait(timeout=60) == 130
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert state["step"] >= 1 and state["rows"][-1]["step"] == state["step"]  # validated where it stopped

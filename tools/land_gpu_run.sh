@@ -43,18 +43,25 @@ if ! $PY train.py --out "$check" --resume --device cpu --stop-at $((step + 1)) >
   echo "land_gpu_run: resuming $src/last.pt on the CPU failed: $(tail -1 "$check/resume.log"); nothing was changed" >&2
   exit 2
 fi
-echo "land_gpu_run: resumed on the CPU to step $($PY -c "import sys; from convlstm.checkpoint import load_state
-print(load_state(sys.argv[1])['step'])" "$check/last.pt")" >&2
 mkdir -p "$STATE"
 for f in last.pt best.safetensors metrics.csv curves.png; do
   if [ "$f" = best.safetensors ] && [ -n "$keep" ]; then continue; fi
   [ -f "$src/$f" ] && cp "$src/$f" "$STATE/$f"
 done
-if [ -n "$keep" ]; then  # later validations must beat the kept weights, not the lease's best, to replace them
-  $PY -c "import sys; from convlstm.checkpoint import load_state, save_state
-s = load_state(sys.argv[1]); s['best'] = float(sys.argv[2]); save_state(sys.argv[1], s)" "$STATE/last.pt" "$keep"
-  echo "land_gpu_run: kept $STATE/best.safetensors (validation $keep, better than the lease's best)" >&2
-fi
+$PY - "$check/last.pt" "$STATE" "$keep" <<'PY'
+import sys
+from pathlib import Path
+
+from convlstm.checkpoint import load_state, save_state
+
+resumed, home, keep = sys.argv[1:]
+print(f"land_gpu_run: resumed on the CPU to step {load_state(resumed)['step']}", file=sys.stderr)
+if keep:  # later validations must beat the kept weights, not the lease's best, to replace them
+    state = load_state(Path(home) / "last.pt")
+    state["best"] = float(keep)
+    save_state(Path(home) / "last.pt", state)
+    print(f"land_gpu_run: kept {home}/best.safetensors (validation {keep}, better than the lease's best)", file=sys.stderr)
+PY
 if [ -z "${NO_COMMIT:-}" ]; then
   git add "$STATE"
   git commit -q -m "campaign: the state a GPU lease brought back (step $step)" -- "$STATE"
